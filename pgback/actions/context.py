@@ -1,0 +1,78 @@
+"""Turning Settings into the engine's parts: storage, connection, encryption keys."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from pgback.adapters import crypto
+from pgback.adapters.postgres import ConnParams
+from pgback.config import Settings
+from pgback.errors import ConfigError, CryptoError
+from pgback.manifest import KIND_IDENTITY, Manifest
+from pgback.process import find_program
+from pgback.storage.base import Storage
+from pgback.storage.s3 import MIB, S3Options, S3Storage
+
+log = logging.getLogger("pgback")
+
+
+def utc_now() -> datetime:
+    """The engine's clock; freezegun moves it in scenarios and tests."""
+    return datetime.now(UTC)
+
+
+def make_storage(settings: Settings) -> Storage:
+    if not settings.s3_bucket:
+        raise ConfigError(["s3_bucket is not set: set PGBACK_S3_BUCKET or --s3-bucket"])
+    return S3Storage(
+        S3Options(
+            bucket=settings.s3_bucket,
+            endpoint=settings.s3_endpoint,
+            region=settings.s3_region,
+            key_id=settings.s3_key_id.reveal() if settings.s3_key_id else None,
+            secret=settings.s3_secret.reveal() if settings.s3_secret else None,
+            force_path=settings.s3_force_path,
+            tls=settings.s3_tls,
+            part_size=settings.s3_part_size_mib * MIB,
+            max_attempts=settings.s3_max_attempts,
+        )
+    )
+
+
+def conn_params(settings: Settings) -> ConnParams:
+    return ConnParams(
+        host=settings.host,
+        port=settings.port,
+        user=settings.user,
+        dbname=settings.dbname,
+        password=settings.password,
+    )
+
+
+def program(name: str, settings: Settings) -> str:
+    return find_program(name, settings.pg_bin_dir)
+
+
+def decryption_identities(settings: Settings, storage: Storage, manifest: Manifest) -> list[Any]:
+    """The identities that open this set, or CryptoError saying which setting is missing."""
+    mode = manifest.encryption.mode
+    if mode == "x25519":
+        if not settings.cipher_private_key:
+            raise CryptoError(
+                f"set {manifest.set_id} is encrypted to age recipients: "
+                "set cipher_private_key (PGBACK_CIPHER_PRIVATE_KEY or its _FILE)"
+            )
+        return crypto.parse_identities(settings.cipher_private_key.reveal())
+    if mode == "passphrase":
+        if not settings.cipher_pass:
+            raise CryptoError(
+                f"set {manifest.set_id} is passphrase-encrypted: set cipher_pass "
+                "(PGBACK_CIPHER_PASS or PGBACK_CIPHER_PASS_FILE)"
+            )
+        entry = manifest.file(KIND_IDENTITY)
+        if entry is None:
+            raise CryptoError(f"set {manifest.set_id}: identity.age is missing from the manifest")
+        return crypto.unwrap_identity(storage.get_bytes(entry.key), settings.cipher_pass.reveal())
+    return []

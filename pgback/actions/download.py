@@ -1,0 +1,77 @@
+"""`pgback download`: fetch a set into a directory, as stored or decrypted to standard files."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pgback import naming
+from pgback.actions.catalog import require_manifest, resolve_set
+from pgback.actions.context import decryption_identities, log, make_storage
+from pgback.actions.fetch import stream_plain
+from pgback.config import Settings
+from pgback.errors import UsageError
+from pgback.manifest import KIND_DATABASE, KIND_IDENTITY, FileEntry
+from pgback.progress import Progress
+from pgback.storage.base import Storage
+
+
+@dataclass(frozen=True)
+class DownloadedFile:
+    entry: FileEntry
+    path: Path
+
+
+def plain_name(entry: FileEntry) -> str:
+    """Standard file names: pg_globals.sql, pg_settings.out, ..., <database>.dump."""
+    if entry.kind == KIND_DATABASE:
+        return naming.database_file(entry.name)
+    return entry.name
+
+
+def run_download(
+    settings: Settings,
+    ref: str,
+    dest: str | Path,
+    *,
+    decrypt: bool = False,
+    storage: Storage | None = None,
+) -> list[DownloadedFile]:
+    storage = storage or make_storage(settings)
+    manifest = require_manifest(resolve_set(storage, settings.upload_prefix, ref))
+    target = Path(dest)
+    target.mkdir(parents=True, exist_ok=True)
+    identities = decryption_identities(settings, storage, manifest) if decrypt else []
+    files: list[DownloadedFile] = []
+    for entry in manifest.files:
+        if decrypt and entry.kind == KIND_IDENTITY:
+            continue  # its job is done once the files are decrypted
+        name = plain_name(entry) if decrypt else entry.key.rsplit("/", 1)[-1]
+        path = target / name
+        if path.exists():
+            raise UsageError(f"{path} already exists: choose an empty --dest directory")
+        progress = Progress.for_mode(f"downloading {name}", settings.progress)
+        _write_atomically(
+            path,
+            lambda f, e=entry, p=progress: stream_plain(
+                storage, e, identities, f, progress=p, decrypt=decrypt
+            ),
+        )
+        progress.done()
+        log.info("downloaded %s", path)
+        files.append(DownloadedFile(entry, path))
+    (target / naming.MANIFEST_NAME).write_text(manifest.to_json())
+    return files
+
+
+def _write_atomically(path: Path, fill: object) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".partial-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            fill(handle)  # type: ignore[operator]
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

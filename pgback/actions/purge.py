@@ -1,0 +1,64 @@
+"""`pgback purge`: apply the retention policy to whole sets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from pgback import naming
+from pgback.actions.catalog import SetSummary, scan_sets
+from pgback.actions.context import log, make_storage, utc_now
+from pgback.config import Settings
+from pgback.retention import Decision, Policy, SetState, plan
+from pgback.storage.base import Storage
+
+
+@dataclass(frozen=True)
+class PurgeOutcome:
+    decision: Decision
+    summary: SetSummary
+    removed: bool  # False on dry-run or for kept sets
+
+
+def policy_from(settings: Settings) -> Policy:
+    return Policy(
+        older_than=settings.purge_older_than,
+        min_keep=settings.purge_min_keep,
+        keep_last=settings.keep_last,
+    )
+
+
+def run_purge(
+    settings: Settings,
+    *,
+    storage: Storage | None = None,
+    now: datetime | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    dry_run: bool = False,
+) -> list[PurgeOutcome]:
+    storage = storage or make_storage(settings)
+    now = now or clock()
+    sets = scan_sets(storage, settings.upload_prefix)
+    by_id = {s.set_id: s for s in sets}
+    decisions = plan(
+        [SetState(s.set_id, s.started, s.complete) for s in sets], policy_from(settings), now
+    )
+    outcomes: list[PurgeOutcome] = []
+    for decision in decisions:
+        summary = by_id[decision.set_id]
+        removed = False
+        if not decision.keep and not dry_run:
+            _delete_set(storage, settings.upload_prefix, summary)
+            log.info("purge: removed set %s (%s)", decision.set_id, decision.reason)
+            removed = True
+        outcomes.append(PurgeOutcome(decision, summary, removed))
+    return outcomes
+
+
+def _delete_set(storage: Storage, upload_prefix: str, summary: SetSummary) -> None:
+    """Manifest first: a half-deleted set reads as incomplete, never as complete but broken."""
+    manifest_key = naming.set_prefix(upload_prefix, summary.set_id) + naming.MANIFEST_NAME
+    keys = [obj.key for obj in summary.objects]
+    ordered = [k for k in keys if k == manifest_key] + [k for k in keys if k != manifest_key]
+    storage.delete(ordered)

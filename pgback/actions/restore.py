@@ -1,0 +1,258 @@
+"""`pgback restore`: globals through psql, then each database through pg_restore, streamed.
+
+A database that does not exist on the target is created from the archive (`--create`); an
+existing one with no user objects (the `postgres` database of a fresh server) is restored into;
+one holding objects is refused unless `--clean`. `--jobs N` needs a seekable file, so only then
+is a dump staged in a temporary file (removed afterwards).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import sql
+
+from pgback.actions.catalog import require_manifest, resolve_set
+from pgback.actions.context import decryption_identities, log, make_storage, program
+from pgback.actions.fetch import stream_plain
+from pgback.adapters.postgres import ConnParams, database_state, dbname_arg
+from pgback.config import Settings
+from pgback.errors import ProcessError, UsageError
+from pgback.manifest import KIND_DATABASE, KIND_GLOBALS, FileEntry, Manifest
+from pgback.process import Child, run
+from pgback.progress import Progress
+from pgback.secret import Secret
+from pgback.storage.base import Storage
+
+_ROLE_EXISTS = re.compile(r'role ".*" already exists')
+
+
+@dataclass
+class RestoreResult:
+    set_id: str
+    globals_restored: bool = False
+    databases: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    target: ConnParams
+    databases: tuple[str, ...] = ()  # empty: every database in the set
+    clean: bool = False
+    jobs: int = 1
+    globals: bool = True
+
+
+def run_restore(
+    settings: Settings,
+    ref: str,
+    options: RestoreOptions,
+    *,
+    storage: Storage | None = None,
+) -> RestoreResult:
+    storage = storage or make_storage(settings)
+    summary = resolve_set(storage, settings.upload_prefix, ref)
+    manifest = require_manifest(summary)
+    entries = _chosen_databases(manifest, options.databases)
+    identities = decryption_identities(settings, storage, manifest)
+    modes = _preflight(options.target, entries, options.clean)
+    result = RestoreResult(manifest.set_id)
+    log.info("restoring set %s into %s", manifest.set_id, options.target.describe())
+    globals_entry = manifest.file(KIND_GLOBALS)
+    if options.globals and globals_entry is not None:
+        result.warnings += _restore_globals(settings, storage, globals_entry, identities, options)
+        result.globals_restored = True
+    for entry in entries:
+        _restore_database(settings, storage, entry, identities, options, modes[entry.name])
+        result.databases.append(entry.name)
+    return result
+
+
+def _chosen_databases(manifest: Manifest, wanted: tuple[str, ...]) -> list[FileEntry]:
+    entries = [f for f in manifest.files if f.kind == KIND_DATABASE]
+    if not wanted:
+        return entries
+    names = {e.name for e in entries}
+    missing = [name for name in wanted if name not in names]
+    if missing:
+        raise UsageError(
+            f"set {manifest.set_id} has no database {', '.join(map(repr, missing))}: it holds "
+            f"{', '.join(map(repr, sorted(names))) or 'none'}"
+        )
+    return [e for e in entries if e.name in wanted]
+
+
+def _preflight(target: ConnParams, entries: list[FileEntry], clean: bool) -> dict[str, str]:
+    """How each database will be restored; refuse before touching anything if one is in use."""
+    modes = {entry.name: database_state(target, entry.name) for entry in entries}
+    used = [name for name, mode in modes.items() if mode == "used"]
+    if used and not clean:
+        raise UsageError(
+            f"database(s) {', '.join(map(repr, used))} already exist on the target with "
+            "objects in them: pass --clean to replace them, or restore into a fresh server"
+        )
+    return modes
+
+
+def _restore_globals(
+    settings: Settings,
+    storage: Storage,
+    entry: FileEntry,
+    identities: list[Any],
+    options: RestoreOptions,
+) -> list[str]:
+    """Roles and tablespaces; roles that already exist do not stop the restore.
+
+    The role we connect as is left alone: replaying its ALTER ROLE would replace the target's
+    password with the source's and lock this very restore out.
+    """
+    buffer = io.BytesIO()  # globals are a few KiB: roles and tablespaces only
+    stream_plain(storage, entry, identities, buffer)
+    me = _current_user(options.target)
+    script = _without_own_role(buffer.getvalue().decode(), me)
+    argv = [
+        program("psql", settings),
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=0",
+        "-d",
+        dbname_arg(options.target.dbname or "postgres"),
+        "-f",
+        "-",
+    ]
+    done = run(
+        argv,
+        env=options.target.env(),
+        what="restoring globals",
+        input_data=script.encode(),
+        secrets=options.target.secrets,
+    )
+    warnings: list[str] = []
+    for line in done.stderr.decode("utf-8", "replace").splitlines():
+        if "ERROR:" not in line:
+            continue
+        if _ROLE_EXISTS.search(line):
+            warnings.append(line.split("ERROR:", 1)[1].strip())
+            continue
+        raise ProcessError(f"restoring globals: psql: {line.strip()}")
+    log.info("globals restored (%d role(s) already existed)", len(warnings))
+    return warnings
+
+
+def _current_user(target: ConnParams) -> str:
+    with target.connect() as conn:
+        row = conn.execute("SELECT current_user").fetchone()
+        return str(row[0]) if row else ""
+
+
+def _without_own_role(script: str, role: str) -> str:
+    if not role:
+        return script
+    names = {role, sql.Identifier(role).as_string()}
+    kept = []
+    for line in script.splitlines(keepends=True):
+        words = line.split(maxsplit=3)
+        if len(words) >= 3 and words[0] in ("CREATE", "ALTER") and words[1] == "ROLE":
+            if words[2].rstrip(";") in names:
+                continue
+        kept.append(line)
+    return "".join(kept)
+
+
+def _restore_database(
+    settings: Settings,
+    storage: Storage,
+    entry: FileEntry,
+    identities: list[Any],
+    options: RestoreOptions,
+    mode: str,
+) -> None:
+    argv = [program("pg_restore", settings), "--exit-on-error"]
+    if mode == "missing":
+        argv += ["--create", "-d", dbname_arg(options.target.dbname or "postgres")]
+    else:
+        argv += ["-d", dbname_arg(entry.name)]
+        if mode == "used":
+            argv += ["--clean", "--if-exists"]
+    what = f"restoring database {entry.name!r}"
+    progress = Progress.for_mode(what, settings.progress)
+    log.info(
+        "%s (%s)",
+        what,
+        {"missing": "created", "empty": "into the empty database", "used": "--clean"}[mode],
+    )
+    try:
+        if options.jobs > 1:
+            _restore_from_file(storage, entry, identities, options, argv, what, progress)
+        else:
+            _restore_from_stream(storage, entry, identities, options, argv, what, progress)
+    finally:
+        progress.done()
+
+
+def _restore_from_stream(
+    storage: Storage,
+    entry: FileEntry,
+    identities: list[Any],
+    options: RestoreOptions,
+    argv: list[str],
+    what: str,
+    progress: Progress,
+) -> None:
+    child = Child(
+        argv,
+        env=options.target.env(),
+        stdin=subprocess.PIPE,
+        stdout=None,
+        secrets=options.target.secrets,
+    )
+    try:
+        stream_plain(storage, entry, identities, child.stdin, progress=progress)
+        child.stdin.close()
+    except BaseException:
+        # when pg_restore stopped first, our write failed because of it: its error is the cause
+        try:
+            code = child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
+        if code not in (None, 0):
+            raise child.error(what) from None
+        child.kill()
+        raise
+    child.check(what)
+
+
+def _restore_from_file(
+    storage: Storage,
+    entry: FileEntry,
+    identities: list[Any],
+    options: RestoreOptions,
+    argv: list[str],
+    what: str,
+    progress: Progress,
+) -> None:
+    # pg_restore -j cannot read standard input: stage the plain dump, removed on exit
+    with tempfile.NamedTemporaryFile(prefix="pgback-restore-", suffix=".dump") as staged:
+        stream_plain(storage, entry, identities, staged, progress=progress)
+        staged.flush()
+        child = Child(
+            [*argv, "-j", str(options.jobs), staged.name],
+            env=options.target.env(),
+            stdout=None,
+            secrets=options.target.secrets,
+        )
+        child.check(what)
+
+
+def target_from(conninfo: str, password: str | None = None) -> ConnParams:
+    """--target's connection; never defaults to the source, so a restore cannot hit it by accident."""
+    if not conninfo:
+        raise UsageError("restore needs --target CONNINFO (e.g. 'host=db2 user=postgres')")
+    return ConnParams.from_conninfo(conninfo, Secret(password) if password else None)

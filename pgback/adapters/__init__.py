@@ -1,0 +1,1 @@
+"""Adapters for the outside world: PostgreSQL, age encryption, compression."""

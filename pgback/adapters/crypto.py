@@ -1,0 +1,96 @@
+"""age encryption through pyrage, always streaming.
+
+Passphrase mode: pyrage's passphrase API is in-memory only, so each set gets a fresh X25519
+identity; every file streams to that identity's recipient, and the identity itself (a few dozen
+bytes) is stored passphrase-encrypted as `identity.age`. The age CLI reads such a wrapped
+identity directly: `age -d -i identity.age FILE.age` asks for the passphrase.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyrage
+from pyrage import passphrase as age_passphrase
+from pyrage import x25519
+
+from pgback.errors import ConfigError, CryptoError
+
+
+def parse_recipients(keys: tuple[str, ...] | list[str]) -> list[Any]:
+    recipients: list[Any] = []
+    problems: list[str] = []
+    for key in keys:
+        try:
+            recipients.append(x25519.Recipient.from_str(key.strip()))
+        except Exception:
+            problems.append(f"cipher_public_key {key[:16]!r}...: not a valid age recipient")
+    if problems:
+        raise ConfigError(problems)
+    return recipients
+
+
+def parse_identities(text: str) -> list[Any]:
+    """Identities from an identity file's text (comments and blank lines allowed)."""
+    identities: list[Any] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            identities.append(x25519.Identity.from_str(line))
+        except Exception:
+            # never echo the line: it is a secret
+            raise CryptoError(
+                "cipher_private_key holds a line that is not an age identity (AGE-SECRET-KEY-...)"
+            ) from None
+    if not identities:
+        raise CryptoError("cipher_private_key holds no age identity (AGE-SECRET-KEY-...)")
+    return identities
+
+
+def new_identity() -> tuple[str, str]:
+    """(identity, recipient) strings of a fresh X25519 key pair."""
+    identity = x25519.Identity.generate()
+    return str(identity), str(identity.to_public())
+
+
+def wrap_identity(identity: str, passphrase: str) -> bytes:
+    """The identity as an age file encrypted with the passphrase (scrypt)."""
+    try:
+        wrapped: bytes = age_passphrase.encrypt((identity + "\n").encode(), passphrase)
+    except pyrage.EncryptError as exc:
+        raise CryptoError(f"cannot encrypt the set's identity with the passphrase: {exc}") from None
+    return wrapped
+
+
+def unwrap_identity(wrapped: bytes, passphrase: str) -> list[Any]:
+    try:
+        plain: bytes = age_passphrase.decrypt(wrapped, passphrase)
+    except pyrage.DecryptError:
+        raise CryptoError(
+            "wrong passphrase: identity.age does not decrypt with cipher_pass"
+        ) from None
+    return parse_identities(plain.decode())
+
+
+def encrypt_stream(reader: Any, writer: Any, recipients: list[Any]) -> None:
+    """Stream reader -> age -> writer (pyrage reads and writes in chunks, GIL released)."""
+    try:
+        pyrage.encrypt_io(reader, writer, recipients)
+    except pyrage.EncryptError as exc:
+        raise CryptoError(f"age encryption failed: {exc}") from None
+
+
+def decrypt_stream(reader: Any, writer: Any, identities: list[Any], what: str) -> None:
+    try:
+        pyrage.decrypt_io(reader, writer, identities)
+    except pyrage.DecryptError as exc:
+        if "No matching keys" in str(exc):
+            raise CryptoError(
+                f"{what}: none of the given age identities can decrypt it "
+                "(wrong cipher_private_key or cipher_pass?)"
+            ) from None
+        raise CryptoError(
+            f"{what}: decryption failed ({exc}): the object may be corrupted"
+        ) from None

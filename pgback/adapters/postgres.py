@@ -1,0 +1,237 @@
+"""PostgreSQL: connection parameters, SQL queries, and the argv of pg_dump/pg_restore/psql.
+
+Passwords never go into argv: children get them through PGPASSWORD in their environment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from pgback.errors import DatabaseError, UsageError
+from pgback.process import child_env, run
+from pgback.secret import Secret
+
+
+@dataclass(frozen=True)
+class ConnParams:
+    """Where a server is; unset fields fall back to libpq's PG* environment variables."""
+
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    dbname: str | None = None
+    password: Secret | None = None
+    extra: dict[str, str] = field(default_factory=dict)  # sslmode, ... (not secrets)
+
+    @classmethod
+    def from_conninfo(cls, conninfo: str, password: Secret | None = None) -> ConnParams:
+        """Parse a `key=value` or URL conninfo; a password in it moves to a Secret."""
+        try:
+            parts = conninfo_to_dict(conninfo)
+        except psycopg.ProgrammingError:
+            raise UsageError(
+                "--target is not a valid connection string: use 'host=H port=P user=U' or a "
+                "postgresql:// URL"
+            ) from None
+        secret = parts.pop("password", None)
+        port = parts.pop("port", None)
+        return cls(
+            host=_str_or_none(parts.pop("host", None)),
+            port=int(str(port)) if port else None,
+            user=_str_or_none(parts.pop("user", None)),
+            dbname=_str_or_none(parts.pop("dbname", None)),
+            password=Secret(str(secret)) if secret else password,
+            extra={k: str(v) for k, v in parts.items()},
+        )
+
+    @property
+    def secrets(self) -> list[str]:
+        return [self.password.reveal()] if self.password else []
+
+    def env(self, dbname: str | None = None) -> dict[str, str]:
+        """Environment for a libpq child program (ours minus our secrets, plus PG*)."""
+        extra: dict[str, str] = {}
+        if self.host:
+            extra["PGHOST"] = self.host
+        if self.port:
+            extra["PGPORT"] = str(self.port)
+        if self.user:
+            extra["PGUSER"] = self.user
+        if self.password:
+            extra["PGPASSWORD"] = self.password.reveal()
+        if dbname or self.dbname:
+            extra["PGDATABASE"] = dbname or self.dbname or ""
+        for key, value in self.extra.items():
+            env_name = _LIBPQ_ENV.get(key)
+            if env_name:
+                extra[env_name] = value
+        return child_env(extra)
+
+    def describe(self) -> str:
+        host = self.host or "PGHOST/local socket"
+        return f"{host}:{self.port or 5432}" + (f" as {self.user}" if self.user else "")
+
+    @contextmanager
+    def connect(
+        self, dbname: str | None = None
+    ) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+        kwargs: dict[str, object] = {
+            k: v
+            for k, v in {
+                "host": self.host,
+                "port": self.port,
+                "user": self.user,
+                "dbname": dbname or self.dbname or "postgres",
+                "password": self.password.reveal() if self.password else None,
+            }.items()
+            if v is not None
+        }
+        kwargs.update(self.extra)
+        try:
+            conn = psycopg.connect(autocommit=True, connect_timeout=10, **kwargs)  # type: ignore[arg-type]
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(
+                f"cannot connect to PostgreSQL at {self.describe()}: "
+                f"{_first_line(exc, self.secrets)}"
+            ) from None
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
+_LIBPQ_ENV = {
+    "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "application_name": "PGAPPNAME",
+    "options": "PGOPTIONS",
+}
+
+
+def _str_or_none(value: object) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def _first_line(exc: Exception, secrets: list[str]) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def dbname_arg(dbname: str) -> str:
+    """A `-d` argument that libpq reads as exactly this database name, whatever it holds."""
+    return make_conninfo(dbname=dbname)
+
+
+# --- queries -------------------------------------------------------------------------------
+
+
+def server_version(params: ConnParams) -> str:
+    with params.connect() as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return str(row[0]) if row else "unknown"
+
+
+def list_databases(params: ConnParams, *, with_templates: bool) -> list[str]:
+    """Databases that allow connections; templates only on request (template0 never)."""
+    sql = "SELECT datname FROM pg_database WHERE datallowconn"
+    if not with_templates:
+        sql += " AND NOT datistemplate"
+    with params.connect() as conn:
+        return [str(row[0]) for row in conn.execute(sql + " ORDER BY datname")]
+
+
+def select_databases(
+    available: list[str], include: tuple[str, ...], exclude: tuple[str, ...]
+) -> tuple[list[str], list[str]]:
+    """(chosen databases, warnings for included names that do not exist)."""
+    warnings = [
+        f"include_dbs names {name!r}, which does not exist or refuses connections"
+        for name in include
+        if name not in available
+    ]
+    chosen = [db for db in available if (not include or db in include) and db not in exclude]
+    return chosen, warnings
+
+
+@dataclass(frozen=True)
+class InstanceConfig:
+    settings: str | None
+    hba: str | None
+    ident: str | None
+    warning: str | None
+
+
+def read_instance_config(params: ConnParams) -> InstanceConfig:
+    """The applied settings and the hba/ident files, read over SQL.
+
+    Reading files needs superuser or pg_read_server_files; without it they are skipped with one
+    warning rather than failing the backup.
+    """
+    with params.connect() as conn:
+        rows = conn.execute(
+            "SELECT name, setting, source FROM pg_settings "
+            "WHERE source NOT IN ('default', 'override', 'client', 'session') ORDER BY name"
+        ).fetchall()
+        settings_text = "".join(
+            f"{name} = '{str(value).replace(chr(39), chr(39) * 2)}'\t# {source}\n"
+            for name, value, source in rows
+        )
+        try:
+            hba = _read_setting_file(conn, "hba_file")
+            ident = _read_setting_file(conn, "ident_file")
+        except psycopg.errors.InsufficientPrivilege:
+            return InstanceConfig(
+                settings_text,
+                None,
+                None,
+                "cannot read the hba and ident files (needs superuser or pg_read_server_files): "
+                "skipped",
+            )
+    return InstanceConfig(settings_text, hba, ident, None)
+
+
+def _read_setting_file(conn: psycopg.Connection[tuple[object, ...]], setting: str) -> str:
+    row = conn.execute(f"SELECT pg_read_file(current_setting('{setting}'))").fetchone()
+    return str(row[0]) if row else ""
+
+
+def database_state(params: ConnParams, dbname: str) -> str:
+    """'missing', 'empty' (no user objects, e.g. a fresh `postgres`), or 'used'."""
+    with params.connect() as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+    if not exists:
+        return "missing"
+    with params.connect(dbname) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') "
+            "AND n.nspname NOT LIKE 'pg_temp_%%' AND n.nspname NOT LIKE 'pg_toast_temp_%%'"
+        ).fetchone()
+    return "used" if row and int(str(row[0])) > 0 else "empty"
+
+
+# --- programs ------------------------------------------------------------------------------
+
+
+def program_version(path: str) -> str:
+    done = run([path, "--version"], env=child_env(), what=f"asking {path} its version")
+    text = done.stdout.decode().strip()
+    match = re.search(r"(\d+(?:\.\d+)*)", text)
+    return match.group(1) if match else text
+
+
+def major(version: str) -> int:
+    match = re.match(r"(\d+)", version)
+    return int(match.group(1)) if match else 0

@@ -1,0 +1,122 @@
+"""Human output: tables for list, show, purge and verify; JSON shapes for scripts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pgback.actions.catalog import SetSummary
+from pgback.actions.purge import PurgeOutcome
+from pgback.actions.verify import FileCheck
+from pgback.config import Settings
+from pgback.durations import format_duration
+from pgback.manifest import Manifest
+from pgback.progress import human_size
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in [headers, *rows]
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_set_list(sets: list[SetSummary], now: datetime) -> str:
+    if not sets:
+        return "no backup sets\n"
+    rows = [
+        [
+            s.set_id,
+            format_duration(now - s.started),
+            "complete" if s.complete else "INCOMPLETE",
+            ", ".join(s.databases) or "-",
+            human_size(s.size),
+            "age" if s.encrypted else "no",
+        ]
+        for s in sets
+    ]
+    return table(["SET", "AGE", "STATUS", "DATABASES", "SIZE", "ENCRYPTED"], rows)
+
+
+def set_list_json(sets: list[SetSummary]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": s.set_id,
+            "started": s.started.isoformat(),
+            "complete": s.complete,
+            "databases": s.databases,
+            "size": s.size,
+            "encrypted": s.encrypted,
+            "objects": len(s.objects),
+            **({"problem": s.problem} if s.problem else {}),
+        }
+        for s in sets
+    ]
+
+
+def render_show(manifest: Manifest) -> str:
+    head = [
+        ["set", manifest.set_id],
+        ["started", manifest.started_at],
+        ["finished", manifest.finished_at],
+        ["server", f"PostgreSQL {manifest.server_version}"],
+        ["pg_dump", manifest.pg_dump_version],
+        ["pgback", manifest.tool_version],
+        [
+            "compression",
+            manifest.compression
+            + (f" level {manifest.compression_level}" if manifest.compression_level else ""),
+        ],
+        [
+            "encryption",
+            manifest.encryption.mode
+            + (
+                f" to {', '.join(manifest.encryption.recipients)}"
+                if manifest.encryption.mode == "x25519"
+                else ""
+            ),
+        ],
+        ["size", human_size(manifest.size)],
+    ]
+    head += [["warning", w] for w in manifest.warnings]
+    files = [
+        [f.kind, f.name, f.key.rsplit("/", 1)[-1], human_size(f.size), f.sha256[:16]]
+        for f in manifest.files
+    ]
+    return (
+        table(["FIELD", "VALUE"], head)
+        + "\n"
+        + table(["KIND", "NAME", "OBJECT", "SIZE", "SHA256"], files)
+    )
+
+
+def render_purge(outcomes: list[PurgeOutcome], *, dry_run: bool) -> str:
+    if not outcomes:
+        return "purge: no backup sets\n"
+    rows = [
+        [
+            o.decision.set_id,
+            "keep" if o.decision.keep else ("would remove" if dry_run else "removed"),
+            o.decision.reason,
+        ]
+        for o in outcomes
+    ]
+    return table(["SET", "ACTION", "REASON"], rows)
+
+
+def render_verify(set_id: str, checks: list[FileCheck]) -> str:
+    rows = [["OK" if c.ok else "FAILED", c.entry.kind, c.entry.name, c.detail] for c in checks]
+    return f"set {set_id}\n" + table(["RESULT", "KIND", "NAME", "DETAIL"], rows)
+
+
+def render_config(settings: Settings) -> str:
+    rows = [
+        [name, "" if value is None else str(value), settings.sources.get(name, "default")]
+        for name, value in settings.redacted().items()
+    ]
+    return table(["KEY", "VALUE", "FROM"], rows)

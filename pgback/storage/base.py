@@ -1,0 +1,55 @@
+"""The storage protocol every backend implements (and the conformance suite checks)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO, Protocol
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    last_modified: datetime | None = None
+
+
+class ObjectWriter(Protocol):
+    """A streaming upload: nothing is visible under `key` until `commit()` succeeds."""
+
+    def write(self, data: bytes) -> int: ...
+
+    def flush(self) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class Storage(Protocol):
+    def describe(self) -> str:
+        """Where the objects live, for messages (`s3://bucket`, a path...); no secrets."""
+        ...
+
+    def open_writer(self, key: str) -> ObjectWriter: ...
+
+    def open_reader(self, key: str) -> BinaryIO:
+        """A stream of the object's bytes; NotFoundError when it does not exist."""
+        ...
+
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with `prefix`, in key order."""
+        ...
+
+    def delete(self, keys: list[str]) -> None:
+        """Delete these keys, in the order given (missing keys are not an error)."""
+        ...
+
+    def check(self) -> None:
+        """Fail early with a clear StorageError when the destination is unusable."""
+        ...

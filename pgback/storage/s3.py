@@ -1,0 +1,333 @@
+"""S3-compatible object storage through boto3, with a bounded-memory multipart writer."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pgback.errors import NotFoundError, StorageError
+from pgback.storage.base import ObjectInfo, ObjectWriter
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+MIB = 1024 * 1024
+MAX_PARTS = 10_000
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class S3Options:
+    bucket: str
+    endpoint: str | None = None
+    region: str | None = None
+    key_id: str | None = None
+    secret: str | None = None
+    force_path: bool = False
+    tls: bool = True
+    part_size: int = 16 * MIB
+    max_in_flight: int = 2
+    max_attempts: int = 5
+
+
+def _endpoint_url(endpoint: str | None, tls: bool) -> str | None:
+    if not endpoint:
+        return None
+    if "://" in endpoint:
+        return endpoint
+    return ("https://" if tls else "http://") + endpoint
+
+
+def make_client(opts: S3Options) -> S3Client:
+    config = Config(
+        s3={"addressing_style": "path" if opts.force_path else "auto"},
+        retries={"max_attempts": opts.max_attempts, "mode": "standard"},
+        # many S3-compatible servers reject or mangle the newer default checksums
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        connect_timeout=10,
+        read_timeout=120,
+        max_pool_connections=16,
+    )
+    session = boto3.session.Session()
+    client = session.client(
+        "s3",
+        endpoint_url=_endpoint_url(opts.endpoint, opts.tls),
+        region_name=opts.region,
+        aws_access_key_id=opts.key_id,
+        aws_secret_access_key=opts.secret,
+        config=config,
+    )
+    return cast("S3Client", client)
+
+
+def _explain(exc: Exception, what: str, bucket: str) -> Exception:
+    """One-line StorageError/NotFoundError saying what failed and what to do; never secrets."""
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code == "NoSuchBucket":
+            return StorageError(f"{what}: bucket {bucket!r} does not exist: create it first")
+        if code in ("NoSuchKey", "404", "NotFound") or status == 404:
+            return NotFoundError(f"{what}: no such object in bucket {bucket!r}")
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            return StorageError(
+                f"{what}: S3 rejected the credentials ({code}): check s3_key_id and s3_secret"
+            )
+        if code in ("AccessDenied", "403") or status == 403:
+            return StorageError(
+                f"{what}: access denied on bucket {bucket!r}: the key needs read, write, "
+                "list and delete permissions on it"
+            )
+        return StorageError(f"{what}: S3 error {code or status} on bucket {bucket!r}")
+    if isinstance(exc, BotoCoreError):
+        return StorageError(f"{what}: {exc}")
+    return exc
+
+
+class S3Storage:
+    def __init__(self, opts: S3Options, client: S3Client | None = None) -> None:
+        self.opts = opts
+        self.bucket = opts.bucket
+        self.client = client or make_client(opts)
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except (ClientError, BotoCoreError) as exc:
+            raise _explain(exc, what, self.bucket) from None
+
+    def describe(self) -> str:
+        endpoint = _endpoint_url(self.opts.endpoint, self.opts.tls) or "aws"
+        return f"s3://{self.bucket} ({endpoint})"
+
+    def open_writer(self, key: str) -> ObjectWriter:
+        return MultipartWriter(self, key)
+
+    def open_reader(self, key: str) -> BinaryIO:
+        response = self._call(
+            f"reading {key}", lambda: self.client.get_object(Bucket=self.bucket, Key=key)
+        )
+        return cast(BinaryIO, _BodyReader(response["Body"], key, self.bucket))
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self._call(
+            f"uploading {key}",
+            lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=data),
+        )
+
+    def get_bytes(self, key: str) -> bytes:
+        with self.open_reader(key) as body:
+            return body.read()
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+        try:
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield ObjectInfo(item["Key"], item["Size"], item.get("LastModified"))
+        except (ClientError, BotoCoreError) as exc:
+            raise _explain(exc, f"listing {prefix or '/'}", self.bucket) from None
+
+    def delete(self, keys: list[str]) -> None:
+        # one by one, in order: the manifest goes first so a half-deleted set reads incomplete
+        for key in keys:
+            self._call(
+                f"deleting {key}",
+                lambda k=key: self.client.delete_object(Bucket=self.bucket, Key=k),
+            )
+
+    def check(self) -> None:
+        self._call("checking the bucket", lambda: self.client.head_bucket(Bucket=self.bucket))
+
+    def abort_stale_uploads(self, prefix: str) -> int:
+        """Abort multipart uploads left under `prefix` (by a killed process); returns how many."""
+        found = self._call(
+            "listing multipart uploads",
+            lambda: self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix),
+        )
+        count = 0
+        for upload in found.get("Uploads", []):
+            self._call(
+                "aborting a multipart upload",
+                lambda u=upload: self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=u["Key"], UploadId=u["UploadId"]
+                ),
+            )
+            count += 1
+        return count
+
+
+class _BodyReader:
+    """botocore's streaming body, with errors translated and a context manager."""
+
+    def __init__(self, body: Any, key: str, bucket: str) -> None:
+        self._body = body
+        self._key = key
+        self._bucket = bucket
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data: bytes = self._body.read(None if size is None or size < 0 else size)
+            return data
+        except (ClientError, BotoCoreError) as exc:
+            raise _explain(exc, f"reading {self._key}", self._bucket) from None
+        except OSError as exc:
+            raise StorageError(f"reading {self._key}: connection lost: {exc}") from None
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._body.close()
+
+    def __enter__(self) -> _BodyReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class MultipartWriter:
+    """Buffers one part at a time; at most `max_in_flight` parts upload while the next fills.
+
+    Memory is bounded by (max_in_flight + 1) * part_size whatever the object size. Small
+    objects (under one part) go up in a single PUT. Part size doubles every 1,000 parts so a
+    huge dump never runs out of S3's 10,000 parts.
+    """
+
+    def __init__(self, storage: S3Storage, key: str) -> None:
+        self._storage = storage
+        self._client = storage.client
+        self._bucket = storage.bucket
+        self._key = key
+        self._part_size = storage.opts.part_size
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[Future[dict[str, Any]]] = []
+        self._slots = threading.BoundedSemaphore(storage.opts.max_in_flight)
+        self._pool: ThreadPoolExecutor | None = None
+        self._closed = False
+        self.bytes_written = 0
+
+    def write(self, data: bytes) -> int:
+        if self._closed:
+            raise StorageError(f"uploading {self._key}: write after close")
+        self._buffer += data
+        self.bytes_written += len(data)
+        while len(self._buffer) >= self._part_size:
+            chunk = bytes(self._buffer[: self._part_size])
+            del self._buffer[: self._part_size]
+            self._send_part(chunk)
+        return len(data)
+
+    def flush(self) -> None:
+        # parts are sent as they fill; nothing to do until commit
+        pass
+
+    def _send_part(self, chunk: bytes) -> None:
+        self._raise_failed_part()
+        if self._upload_id is None:
+            created = self._storage._call(
+                f"starting upload of {self._key}",
+                lambda: self._client.create_multipart_upload(Bucket=self._bucket, Key=self._key),
+            )
+            self._upload_id = created["UploadId"]
+            self._pool = ThreadPoolExecutor(
+                max_workers=self._storage.opts.max_in_flight, thread_name_prefix="s3-part"
+            )
+        number = len(self._parts) + 1
+        if number > MAX_PARTS:
+            raise StorageError(f"uploading {self._key}: more than {MAX_PARTS} parts")
+        if number % 1000 == 0:
+            self._part_size = min(self._part_size * 2, 5 * 1024 * MIB)
+        self._slots.acquire()  # blocks the producer: bounded memory
+        assert self._pool is not None
+        self._parts.append(self._pool.submit(self._upload_part, number, chunk))
+
+    def _upload_part(self, number: int, chunk: bytes) -> dict[str, Any]:
+        try:
+            upload_id = self._upload_id
+            assert upload_id is not None
+            response = self._storage._call(
+                f"uploading part {number} of {self._key}",
+                lambda: self._client.upload_part(
+                    Bucket=self._bucket,
+                    Key=self._key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=chunk,
+                ),
+            )
+            return {"PartNumber": number, "ETag": response["ETag"]}
+        finally:
+            self._slots.release()
+
+    def _raise_failed_part(self) -> None:
+        for future in self._parts:
+            if future.done() and future.exception() is not None:
+                raise cast(BaseException, future.exception())
+
+    def commit(self) -> None:
+        if self._closed:
+            return
+        try:
+            if self._upload_id is None:
+                data = bytes(self._buffer)
+                self._storage._call(
+                    f"uploading {self._key}",
+                    lambda: self._client.put_object(Bucket=self._bucket, Key=self._key, Body=data),
+                )
+            else:
+                if self._buffer:
+                    self._send_part(bytes(self._buffer))
+                parts = [future.result() for future in self._parts]
+                upload_id = self._upload_id
+                self._storage._call(
+                    f"completing upload of {self._key}",
+                    lambda: self._client.complete_multipart_upload(
+                        Bucket=self._bucket,
+                        Key=self._key,
+                        UploadId=upload_id,
+                        MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+                    ),
+                )
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+        self._buffer = bytearray()
+        self._shutdown()
+
+    def abort(self) -> None:
+        """Drop everything; abort the multipart upload so no part lingers (best effort)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._buffer = bytearray()
+        for future in self._parts:
+            future.cancel()
+        self._shutdown()
+        if self._upload_id is not None:
+            try:
+                self._client.abort_multipart_upload(
+                    Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
+                )
+            except (ClientError, BotoCoreError):
+                # the endpoint may be the thing that failed; `purge` retries stale uploads
+                pass
+
+    def _shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
