@@ -1,0 +1,1 @@
+"""Scenario files that replay real use against real servers, through the public engine only."""

@@ -1,0 +1,73 @@
+"""The local backend: real PostgreSQL processes and a moto S3 server, from pgback.testbed."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from pgback.scenario.providers.base import PostgresService, Services
+from pgback.testbed.pginstall import find_bindir
+from pgback.testbed.postgres import postgres_server
+from pgback.testbed.proxy import CuttableProxy
+from pgback.testbed.s3 import S3Server, s3_server
+
+
+class ProxiedS3:
+    """moto behind a proxy that can cut the network without losing moto's in-memory objects."""
+
+    def __init__(self, server: S3Server) -> None:
+        self._server = server
+        self._proxy = CuttableProxy(server.host, server.port)
+        self.endpoint_url = self._proxy.endpoint_url
+        self.access_key = server.access_key
+        self.secret_key = server.secret_key
+        self.region = server.region
+
+    def create_bucket(self, name: str) -> None:
+        self._server.create_bucket(name)
+
+    def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
+        return self._server.list_keys(bucket, prefix)
+
+    def client(self) -> Any:
+        return self._server.client()
+
+    def cut(self) -> None:
+        self._proxy.cut()
+
+    def cut_after(self, nbytes: int) -> None:
+        self._proxy.cut_after(nbytes)
+
+    def heal(self) -> None:
+        self._proxy.heal()
+
+    def log_tail(self, lines: int = 40) -> str:
+        return self._server.log_tail(lines)
+
+    def close(self) -> None:
+        self._proxy.close()
+
+
+class LocalProvider:
+    name = "local"
+
+    @contextmanager
+    def services(self, wanted: tuple[str, ...], workdir: Path) -> Iterator[Services]:
+        del workdir  # the test bed keeps its servers in their own temporary directories
+        # one superuser password for every server, as in the seed's compose file: importing
+        # postgres1's globals into postgres2 by hand then keeps postgres2 reachable
+        password = secrets.token_urlsafe(18)
+        with ExitStack() as stack:
+            postgres: dict[str, PostgresService] = {}
+            for name in wanted:
+                if name.startswith("postgres"):
+                    postgres[name] = stack.enter_context(postgres_server(password=password))
+            s3 = None
+            if "s3" in wanted:
+                proxied = ProxiedS3(stack.enter_context(s3_server()))
+                stack.callback(proxied.close)
+                s3 = proxied
+            yield Services(postgres=postgres, s3=s3, client_bindir=find_bindir())

@@ -1,0 +1,156 @@
+"""Running a scenario: services up, steps in order with outcome and duration, everything down.
+
+On failure the report names the file:line and the step, shows the step's source and the tails
+of the servers' logs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyrage import x25519
+
+from pgback.scenario.context import Context, VirtualClock
+from pgback.scenario.providers import get_provider
+from pgback.scenario.providers.base import Services
+from pgback.scenario.schema import Scenario, ScenarioError, Step
+from pgback.scenario.steps import STEPS
+
+
+class ScenarioFailed(ScenarioError):
+    """A step failed: carries the report to print."""
+
+    def __init__(self, message: str, *, scenario: Scenario, step: Step, report: str) -> None:
+        super().__init__(message, path=scenario.path, line=step.line)
+        self.step = step
+        self.report = report
+
+
+@dataclass
+class StepResult:
+    step: Step
+    ok: bool
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    backend: str
+    steps: list[StepResult]
+    seconds: float
+
+
+Printer = Callable[[str], None]
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    backend: str = "local",
+    keep: bool = False,
+    out: Printer = print,
+    verbose: bool = True,
+) -> RunResult:
+    if backend not in scenario.backends:
+        raise ScenarioError(f"scenario {scenario.name} does not run on the {backend} backend",
+                            path=scenario.path)
+    provider = get_provider(backend)
+    workdir = Path(tempfile.mkdtemp(prefix=f"pgback-scenario-{scenario.name}-"))
+    started = time.monotonic()
+    results: list[StepResult] = []
+    out(f"scenario {scenario.name} ({backend} backend): {scenario.description}")
+    try:
+        cm = provider.services(scenario.services, workdir)
+        services = cm.__enter__()
+        try:
+            out(f"  services up in {time.monotonic() - started:.1f}s: "
+                + ", ".join(scenario.services))
+            _run_steps(scenario, services, workdir, backend, results, out, verbose)
+            if keep:
+                _print_keep(services, out)
+                input("  --keep: servers are up; press Enter to stop them ")
+        finally:
+            cm.__exit__(None, None, None)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    total = time.monotonic() - started
+    out(f"scenario {scenario.name} passed: {len(results)} steps in {total:.1f}s")
+    return RunResult(scenario, backend, results, total)
+
+
+def _run_steps(
+    scenario: Scenario,
+    services: Services,
+    workdir: Path,
+    backend: str,
+    results: list[StepResult],
+    out: Printer,
+    verbose: bool,
+) -> None:
+    clock = VirtualClock()
+    identity = None
+    if scenario.age_identity:
+        key = x25519.Identity.generate()
+        identity = (str(key), str(key.to_public()))
+    ctx = Context(scenario, services, workdir, backend, clock, identity)
+    width = len(str(len(scenario.steps)))
+    clock.start()
+    try:
+        for step in scenario.steps:
+            ctx.notes = []
+            began = time.monotonic()
+            try:
+                STEPS[step.kind].run(ctx, step.args)
+            except Exception as exc:  # any failure is reported against the step
+                seconds = time.monotonic() - began
+                results.append(StepResult(step, False, seconds, ctx.notes))
+                out(f"  [{step.index:>{width}}/{len(scenario.steps)}] {step.kind:<22} "
+                    f"FAILED {seconds:6.2f}s")
+                report = _failure_report(scenario, step, exc, services, ctx.notes)
+                out(report)
+                raise ScenarioFailed(
+                    f"{step.label} failed: {exc}", scenario=scenario, step=step, report=report
+                ) from exc
+            seconds = time.monotonic() - began
+            results.append(StepResult(step, True, seconds, ctx.notes))
+            out(f"  [{step.index:>{width}}/{len(scenario.steps)}] {step.kind:<22} "
+                f"ok     {seconds:6.2f}s")
+            if verbose:
+                for note in ctx.notes:
+                    out(f"        {note}")
+    finally:
+        clock.stop()
+
+
+def _failure_report(
+    scenario: Scenario, step: Step, exc: BaseException, services: Services, notes: list[str]
+) -> str:
+    lines = [
+        f"FAILED at {scenario.path}:{step.line} ({step.label})",
+        f"  {type(exc).__name__}: {exc}",
+        "  step source:",
+        scenario.source_lines(step),
+    ]
+    if notes:
+        lines.append("  step output:")
+        lines += [f"    {note}" for note in notes[-20:]]
+    for name, tail in services.logs(15).items():
+        lines.append(f"  --- last lines of {name} log ---")
+        lines += [f"    {line}" for line in tail.splitlines()[-15:]]
+    return "\n".join(lines)
+
+
+def _print_keep(services: Services, out: Printer) -> None:
+    for name, pg in services.postgres.items():
+        out(f"  {name}: psql 'host={pg.host} port={pg.port} user={pg.user}' "
+            "(password: see PGPASSWORD below)")
+        out(f"    PGPASSWORD={pg.password}")
+    if services.s3 is not None:
+        out(f"  s3: {services.s3.endpoint_url} (key {services.s3.access_key})")

@@ -1,0 +1,172 @@
+"""Loading and validating scenario files; every error names file:line and what is wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+BACKENDS = ("local", "docker")
+SERVICES = ("postgres1", "postgres2", "s3", "sidecar")
+_TOP_KEYS = {"description", "services", "backends", "config", "age_identity", "steps"}
+
+
+class ScenarioError(Exception):
+    """A scenario file that is not valid, or a step that failed; carries file:line."""
+
+    def __init__(self, message: str, *, path: Path | None = None, line: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        where = f"{path}:{line}: " if path and line else (f"{path}: " if path else "")
+        super().__init__(where + message)
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str
+    args: dict[str, Any]
+    line: int
+    index: int
+
+    @property
+    def label(self) -> str:
+        return f"step {self.index} {self.kind}"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: Path
+    description: str
+    services: tuple[str, ...]
+    backends: tuple[str, ...]
+    config: dict[str, Any]
+    age_identity: bool
+    steps: tuple[Step, ...] = field(default_factory=tuple)
+
+    def source_lines(self, step: Step, context: int = 0) -> str:
+        """The step's own lines in the file, for failure reports."""
+        lines = self.path.read_text().splitlines()
+        end = step.line
+        while end < len(lines) and (
+            lines[end].startswith(" " * (_indent(lines[step.line - 1]) + 1)) or not lines[end].strip()
+        ):
+            end += 1
+        start = max(step.line - 1 - context, 0)
+        return "\n".join(f"{n + 1:4d} | {lines[n]}" for n in range(start, end))
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Records each mapping's line so errors can point at the file."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping["__line__"] = node.start_mark.line + 1
+    return mapping  # type: ignore[return-value]
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def strip_lines(value: Any) -> Any:
+    """The value without the `__line__` bookkeeping keys."""
+    if isinstance(value, dict):
+        return {k: strip_lines(v) for k, v in value.items() if k != "__line__"}
+    if isinstance(value, list):
+        return [strip_lines(v) for v in value]
+    return value
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Parse and validate a scenario; ScenarioError(file:line: what) on the first problem."""
+    from pgback.scenario.steps import STEPS, validate_step_args  # steps import schema
+
+    try:
+        data = yaml.load(path.read_text(), Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise ScenarioError(
+            f"not valid YAML: {exc.problem}", path=path, line=mark.line + 1 if mark else None
+        ) from None
+    except OSError as exc:
+        raise ScenarioError(f"cannot read: {exc.strerror}", path=path) from None
+    if not isinstance(data, dict):
+        raise ScenarioError("a scenario is a mapping with at least `steps`", path=path, line=1)
+    unknown = set(data) - _TOP_KEYS - {"__line__"}
+    if unknown:
+        raise ScenarioError(
+            f"unknown top-level key(s) {', '.join(sorted(unknown))} "
+            f"(allowed: {', '.join(sorted(_TOP_KEYS))})",
+            path=path,
+            line=1,
+        )
+    services = _string_list(data.get("services", []), "services", SERVICES, path)
+    backends = _string_list(data.get("backends", list(BACKENDS)), "backends", BACKENDS, path)
+    raw_steps = data.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise ScenarioError("`steps` must be a non-empty list", path=path, line=data["__line__"])
+    steps: list[Step] = []
+    for index, raw in enumerate(raw_steps, start=1):
+        steps.append(_parse_step(raw, index, path, STEPS, validate_step_args))
+    config = strip_lines(data.get("config", {}) or {})
+    if not isinstance(config, dict):
+        raise ScenarioError("`config` must be a mapping of pgback settings", path=path, line=1)
+    identity = data.get("age_identity")
+    if identity not in (None, "generate"):
+        raise ScenarioError("`age_identity` can only be `generate`", path=path, line=1)
+    return Scenario(
+        name=path.stem,
+        path=path,
+        description=str(data.get("description", "")).strip(),
+        services=tuple(services),
+        backends=tuple(backends),
+        config=config,
+        age_identity=identity == "generate",
+        steps=tuple(steps),
+    )
+
+
+def _string_list(value: Any, key: str, allowed: tuple[str, ...], path: Path) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ScenarioError(f"`{key}` must be a list of names", path=path, line=1)
+    bad = [v for v in value if v not in allowed]
+    if bad:
+        raise ScenarioError(
+            f"unknown {key} {', '.join(bad)} (allowed: {', '.join(allowed)})", path=path, line=1
+        )
+    return list(value)
+
+
+def _parse_step(raw: Any, index: int, path: Path, steps: Any, validate: Any) -> Step:
+    if isinstance(raw, str):
+        raw = {raw: None, "__line__": None}
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"step {index} must be a mapping like `- backup: {{}}`", path=path)
+    line = raw.get("__line__") or 0
+    keys = [k for k in raw if k != "__line__"]
+    if len(keys) != 1:
+        raise ScenarioError(
+            f"step {index} must have exactly one step name, found {', '.join(keys) or 'none'}",
+            path=path,
+            line=line,
+        )
+    kind = keys[0]
+    if kind not in steps:
+        raise ScenarioError(
+            f"step {index}: unknown step {kind!r} (known: {', '.join(sorted(steps))})",
+            path=path,
+            line=line,
+        )
+    value = raw[kind]
+    try:
+        args = validate(kind, value)
+    except ValueError as exc:
+        raise ScenarioError(f"step {index} {kind}: {exc}", path=path, line=line) from None
+    return Step(kind=kind, args=args, line=line, index=index)
