@@ -1,0 +1,445 @@
+#!/usr/bin/env bash
+# scripts/container-engine.sh: a Docker-compatible container engine and the
+# project's locally built images, for testcontainers and the docker scenario
+# backend.
+#
+# Use from CI (.ci/run) or a shell; both forms fail (non-zero) on any error:
+#
+#     source scripts/container-engine.sh || exit 1     # sets up, exports the variables
+#
+#     env_lines="$(bash scripts/container-engine.sh --print-env)" || exit 1
+#     eval "$env_lines"
+#         (not `eval "$(bash ...)"`, nor `x="$(...)" && eval "$x"` under set -e:
+#          both go on after a failure)
+#
+# Sourcing runs the setup in a child bash (so the caller's shell options are
+# left alone) and exports its result. Run directly, the script prints only
+# `export NAME=value` lines on stdout; progress goes to stderr with timestamps.
+#
+# What it does, idempotently (a second run takes a few seconds):
+#   1. If a Docker engine already answers (DOCKER_HOST, /var/run/docker.sock,
+#      or our podman socket from an earlier run), use it. Otherwise install
+#      rootful podman from Debian (apt-get update at most once), write
+#      /etc/containers/containers.conf for this host (runc, cgroupfs, file
+#      events, ulimits within the host's hard limits) and start
+#      `podman system service --time=0 unix:///run/pgback-podman.sock` in the
+#      background (log: /var/log/pgback-podman.log).
+#   2. Build the images locally (there is no registry), each skipped when it
+#      is already there and up to date:
+#        localhost/pgback-debian:bookworm   debootstrap --variant=minbase,
+#                                           rootfs cached in /var/cache/pgback
+#        localhost/pgback-postgres:15       docker/postgres/Dockerfile
+#        localhost/pgback-s3:latest         docker/s3/Dockerfile (moto server)
+#        localhost/pgback:dev               ./Dockerfile, only if it exists;
+#                                           always rebuilt (layer cache)
+#      postgres and s3 carry a label with a hash of their build context and
+#      base image: editing docker/postgres/* rebuilds that image.
+#   3. Print (and when sourced, export):
+#        DOCKER_HOST, TESTCONTAINERS_RYUK_DISABLED=true,
+#        TESTCONTAINERS_CONNECTION_MODE=docker_host,
+#        TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 (podman only: published ports
+#          listen on the host's IPv4 addresses, not on ::1; without it
+#          testcontainers says "localhost"),
+#        PGBACK_DOCKER_POSTGRES_IMAGE, PGBACK_DOCKER_S3_IMAGE,
+#        PGBACK_DOCKER_SIDECAR_IMAGE.
+#
+# Options: --print-env (the default action, named for readability),
+#          --no-sidecar (skip ./Dockerfile; or PGBACK_BUILD_SIDECAR=0), -h|--help.
+# Environment: PGBACK_PODMAN_SOCKET (default /run/pgback-podman.sock),
+#              PGBACK_CACHE_DIR (default /var/cache/pgback),
+#              PGBACK_BUILD_SIDECAR (default 1).
+
+# ---------------------------------------------------------------- sourced --
+if [[ "${BASH_SOURCE[0]}" != "${0}" ]]; then
+	# No arguments are passed on: `source FILE` without any would hand the
+	# caller's own positional parameters to the script.
+	__pgback_ce_out="$(bash "${BASH_SOURCE[0]}" --print-env)" || {
+		echo "container-engine.sh: FAILED (see the messages above)" >&2
+		unset __pgback_ce_out
+		return 1
+	}
+	eval "$__pgback_ce_out"
+	unset __pgback_ce_out
+	return 0
+fi
+
+# --------------------------------------------------------------- executed --
+set -Eeuo pipefail
+
+SOCKET="${PGBACK_PODMAN_SOCKET:-/run/pgback-podman.sock}"
+CACHE_DIR="${PGBACK_CACHE_DIR:-/var/cache/pgback}"
+SERVICE_LOG=/var/log/pgback-podman.log
+SERVICE_PID=/run/pgback-podman.pid
+CONTAINERS_CONF=/etc/containers/containers.conf
+CONF_MARKER="# written by pgback scripts/container-engine.sh"
+
+BASE_IMAGE=localhost/pgback-debian:bookworm
+POSTGRES_IMAGE=localhost/pgback-postgres:15
+S3_IMAGE=localhost/pgback-s3:latest
+SIDECAR_IMAGE=localhost/pgback:dev
+SUITE=bookworm
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_SIDECAR="${PGBACK_BUILD_SIDECAR:-1}"
+START_TS=$SECONDS
+
+for arg in "$@"; do
+	case "$arg" in
+	--print-env) ;;
+	--no-sidecar) BUILD_SIDECAR=0 ;;
+	-h | --help)
+		sed -n '2,/^$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	*)
+		echo "container-engine.sh: unknown argument: $arg (try --help)" >&2
+		exit 2
+		;;
+	esac
+done
+
+log() { printf '[%s] container-engine: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() {
+	printf '[%s] container-engine: ERROR: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2
+	exit 1
+}
+# shellcheck disable=SC2154 # rc is assigned inside the trap
+trap 'rc=$?; printf "[%s] container-engine: FAILED (exit %s) at line %s: %s\n" "$(date -u +%H:%M:%S)" "$rc" "$LINENO" "$BASH_COMMAND" >&2' ERR
+
+# step NAME CMD...: run a long step with its duration logged. CMD is one
+# command or a function whose status is that of its last pipeline.
+step() {
+	local name="$1" t0=$SECONDS rc=0
+	shift
+	log "$name ..."
+	"$@" || rc=$?
+	((rc == 0)) || die "$name failed (exit $rc after $((SECONDS - t0)) s; its output is above)"
+	log "$name done in $((SECONDS - t0)) s"
+}
+
+[[ "$(id -u)" == 0 ]] || die "must run as root (rootful podman, apt-get, debootstrap)"
+
+# Only one run at a time (two CI steps, or a developer and CI).
+mkdir -p "$CACHE_DIR"
+exec 9>"$CACHE_DIR/.lock"
+flock -w 1800 9 || die "could not lock $CACHE_DIR/.lock within 30 min"
+
+# ------------------------------------------------------------------ apt --
+APT_UPDATED=0
+apt_install() {
+	local missing=() pkg
+	for pkg in "$@"; do
+		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+	done
+	((${#missing[@]})) || return 0
+	if ((!APT_UPDATED)); then
+		step "apt-get update" apt-get update -qq
+		APT_UPDATED=1
+	fi
+	step "apt-get install ${missing[*]}" \
+		env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+# --------------------------------------------------------------- engine --
+# engine_answers URL: does a Docker-compatible API answer at URL?
+engine_answers() {
+	local url="$1"
+	case "$url" in
+	unix://*)
+		local path="${url#unix://}"
+		[[ -S "$path" ]] || return 1
+		[[ "$(curl -sS --max-time 5 --unix-socket "$path" http://d/_ping 2>/dev/null)" == OK ]]
+		;;
+	tcp://* | http://*)
+		local hostport="${url#*://}"
+		[[ "$(curl -sS --max-time 5 "http://${hostport%/}/_ping" 2>/dev/null)" == OK ]]
+		;;
+	*)
+		DOCKER_HOST="$url" docker info >/dev/null 2>&1
+		;;
+	esac
+}
+
+# Container ulimits: the engines' defaults (1048576) exceed this host's hard
+# limits, and runc then fails with "error setting rlimits for ready process:
+# error setting rlimit type 6 [or 7]: operation not permitted".
+HARD_NOFILE="$(ulimit -Hn)"
+HARD_NPROC="$(ulimit -Hu)"
+NOFILE=1048576
+[[ "$HARD_NOFILE" == unlimited ]] || ((HARD_NOFILE >= NOFILE)) || NOFILE="$HARD_NOFILE"
+# podman (containers/common) lowers its own RLIMIT_NPROC to kernel.pid_max at
+# start, and a container cannot get more than podman has.
+NPROC="$(cat /proc/sys/kernel/pid_max 2>/dev/null || echo 32768)"
+((NPROC <= 1048576)) || NPROC=1048576
+[[ "$HARD_NPROC" == unlimited ]] || ((HARD_NPROC >= NPROC)) || NPROC="$HARD_NPROC"
+# `podman build` does not apply containers.conf's default_ulimits to RUN steps.
+BUILD_OPTS=(--ulimit "nofile=${NOFILE}:${NOFILE}" --ulimit "nproc=${NPROC}:${NPROC}")
+# HTTPS from a build (pip) must trust what the host trusts: this host's egress
+# may re-sign TLS with a CA that only the host's bundle holds. The bundle is
+# mounted for the RUN steps only, never stored in an image; a Dockerfile uses
+# it with `[ -s "$HOST_CA" ] && export PIP_CERT="$HOST_CA"` (see docker/s3).
+HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+BUILD_CA_PATH=/run/pgback-host-ca/ca-certificates.crt
+
+write_containers_conf() {
+	local nofile="$NOFILE" nproc="$NPROC"
+	local want
+	want="$(
+		cat <<-EOF
+			$CONF_MARKER
+			# crun fails on this host's hybrid cgroups: use runc and cgroupfs;
+			# there is no systemd/journald: events and logs go to files.
+			[containers]
+			default_ulimits = ["nofile=${nofile}:${nofile}", "nproc=${nproc}:${nproc}"]
+			log_driver = "k8s-file"
+
+			[engine]
+			runtime = "runc"
+			cgroup_manager = "cgroupfs"
+			events_logger = "file"
+
+			[network]
+			network_backend = "netavark"
+		EOF
+	)"
+	if [[ -f "$CONTAINERS_CONF" ]] && [[ "$(cat "$CONTAINERS_CONF")" == "$want" ]]; then
+		return 0
+	fi
+	if [[ -f "$CONTAINERS_CONF" ]] && ! grep -qxF "$CONF_MARKER" "$CONTAINERS_CONF"; then
+		log "keeping a copy of the existing $CONTAINERS_CONF as $CONTAINERS_CONF.pgback-orig"
+		cp -p "$CONTAINERS_CONF" "$CONTAINERS_CONF.pgback-orig"
+	fi
+	mkdir -p "$(dirname "$CONTAINERS_CONF")"
+	printf '%s\n' "$want" >"$CONTAINERS_CONF"
+	CONF_CHANGED=1
+	log "wrote $CONTAINERS_CONF (nofile=$nofile, nproc=$nproc)"
+}
+CONF_CHANGED=0
+
+stop_podman_service() {
+	local pid
+	[[ -f "$SERVICE_PID" ]] || return 0
+	pid="$(cat "$SERVICE_PID")"
+	# Only our service: after a restart of the machine the pid may be another's.
+	if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "system service --time=0 unix://$SOCKET"; then
+		log "stopping podman service pid $pid"
+		kill "$pid" || true
+		local i
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+	fi
+	rm -f "$SERVICE_PID"
+}
+
+# With Ryuk disabled nothing reaps what a killed test run left behind. The
+# service was not answering, so no test can be using these now.
+remove_orphans() {
+	local ids
+	ids="$(podman ps -aq --filter label=org.testcontainers=true)"
+	if [[ -n "$ids" ]]; then
+		log "removing $(wc -w <<<"$ids") container(s) left by earlier test runs"
+		# shellcheck disable=SC2086 # one id per word
+		podman rm -f -v $ids >/dev/null || log "could not remove some of them (go on)"
+	fi
+	ids="$(podman network ls -q --filter label=org.testcontainers=true)"
+	if [[ -n "$ids" ]]; then
+		log "removing $(wc -w <<<"$ids") network(s) left by earlier test runs"
+		# shellcheck disable=SC2086 # one id per word
+		podman network rm -f $ids >/dev/null || log "could not remove some of them (go on)"
+	fi
+}
+
+start_podman_service() {
+	apt_install podman runc netavark aardvark-dns iptables curl
+	write_containers_conf
+	stop_podman_service
+	rm -f "$SOCKET"
+	mkdir -p "$(dirname "$SOCKET")"
+	log "starting podman system service on unix://$SOCKET (log: $SERVICE_LOG)"
+	{
+		echo "=== $(date -u '+%F %T UTC') started by scripts/container-engine.sh ==="
+	} >>"$SERVICE_LOG"
+	# fd 9 (our lock) must not leak into the long-lived service.
+	nohup podman system service --time=0 "unix://$SOCKET" >>"$SERVICE_LOG" 2>&1 </dev/null 9>&- &
+	echo $! >"$SERVICE_PID"
+	local pid i
+	pid="$(cat "$SERVICE_PID")"
+	for ((i = 0; i < 300; i++)); do
+		if engine_answers "unix://$SOCKET"; then
+			log "podman service (pid $pid) answers after $((i / 10)).$((i % 10)) s"
+			remove_orphans
+			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			tail -n 30 "$SERVICE_LOG" >&2 || true
+			die "podman system service exited at once (log above, from $SERVICE_LOG)"
+		fi
+		sleep 0.1
+	done
+	tail -n 30 "$SERVICE_LOG" >&2 || true
+	die "podman system service did not answer on $SOCKET within 30 s (log above)"
+}
+
+ENGINE_URL=""
+CLI=""
+if [[ -n "${DOCKER_HOST:-}" ]] && [[ "$DOCKER_HOST" != "unix://$SOCKET" ]] && engine_answers "$DOCKER_HOST"; then
+	ENGINE_URL="$DOCKER_HOST"
+elif [[ -z "${DOCKER_HOST:-}" ]] && engine_answers unix:///var/run/docker.sock; then
+	ENGINE_URL=unix:///var/run/docker.sock
+fi
+
+if [[ -n "$ENGINE_URL" ]]; then
+	log "a Docker engine already answers at $ENGINE_URL; not installing podman"
+	command -v docker >/dev/null || die "no docker CLI to build the images with on $ENGINE_URL"
+	export DOCKER_HOST="$ENGINE_URL"
+	CLI=docker
+else
+	if engine_answers "unix://$SOCKET"; then
+		log "podman service already answers on unix://$SOCKET"
+		write_containers_conf
+		if ((CONF_CHANGED)); then
+			# The service reads containers.conf only when it starts.
+			[[ -f "$SERVICE_PID" ]] || die "$CONTAINERS_CONF changed but the service on $SOCKET was not started by this script (no $SERVICE_PID): restart it by hand"
+			log "restarting the podman service to apply the new $CONTAINERS_CONF"
+			start_podman_service
+		fi
+	else
+		start_podman_service
+	fi
+	ENGINE_URL="unix://$SOCKET"
+	CLI=podman
+fi
+
+# --------------------------------------------------------------- images --
+image_exists() { "$CLI" image inspect "$1" >/dev/null 2>&1; }
+image_label() { "$CLI" image inspect --format "{{ index .Config.Labels \"$2\" }}" "$1" 2>/dev/null || true; }
+image_id() { "$CLI" image inspect --format '{{.Id}}' "$1"; }
+
+build_base() {
+	if image_exists "$BASE_IMAGE"; then
+		log "$BASE_IMAGE exists"
+		return 0
+	fi
+	apt_install debootstrap
+	local rootfs="$CACHE_DIR/rootfs-$SUITE"
+	if [[ ! -f "$rootfs/.pgback-complete" ]]; then
+		local tmp="$rootfs.tmp"
+		rm -rf "$tmp" "$rootfs"
+		# The mirror the host uses (no host name hard-coded here).
+		local mirror=""
+		if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
+			mirror="$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)"
+		fi
+		step "debootstrap --variant=minbase $SUITE" \
+			debootstrap --variant=minbase "$SUITE" "$tmp" ${mirror:+"$mirror"} >&2
+		# Same apt sources as the host (updates and security included).
+		if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
+			cp /etc/apt/sources.list.d/debian.sources "$tmp/etc/apt/sources.list.d/debian.sources"
+			rm -f "$tmp/etc/apt/sources.list"
+		fi
+		# Small images: no docs, man pages or translations, now or from later
+		# layers (copyright files stay).
+		find "$tmp/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+		find "$tmp/usr/share/doc" -mindepth 1 -type d -empty -delete
+		rm -rf "$tmp"/usr/share/man/* "$tmp"/usr/share/info/*
+		find "$tmp/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} +
+		cat >"$tmp/etc/dpkg/dpkg.cfg.d/pgback-nodoc" <<-'EOF'
+			path-exclude /usr/share/doc/*
+			path-include /usr/share/doc/*/copyright
+			path-exclude /usr/share/man/*
+			path-exclude /usr/share/info/*
+			path-exclude /usr/share/locale/*
+			path-include /usr/share/locale/locale.alias
+		EOF
+		cat >"$tmp/etc/apt/apt.conf.d/pgback-docker" <<-'EOF'
+			APT::Install-Recommends "false";
+			APT::Install-Suggests "false";
+			Acquire::Languages "none";
+		EOF
+		rm -rf "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/lib/apt/lists/*
+		touch "$tmp/.pgback-complete"
+		mv "$tmp" "$rootfs"
+	else
+		log "using the cached rootfs $rootfs"
+	fi
+	import_rootfs() {
+		tar --exclude=./.pgback-complete -C "$rootfs" -c . |
+			"$CLI" import --change 'CMD ["/bin/bash"]' --change 'ENV LANG=C.UTF-8' - "$BASE_IMAGE" >/dev/null
+	}
+	step "import $BASE_IMAGE" import_rootfs
+}
+
+# build_opts: options common to every image build.
+build_opts=()
+set_build_opts() {
+	build_opts=("${BUILD_OPTS[@]}")
+	if [[ "$CLI" == podman ]] && [[ -s "$HOST_CA_BUNDLE" ]]; then
+		build_opts+=(--volume "$HOST_CA_BUNDLE:$BUILD_CA_PATH:ro")
+	fi
+	build_opts+=(--build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "HOST_CA=$BUILD_CA_PATH")
+}
+
+# context_hash DIR: hash of the files under DIR and of the base image's id.
+context_hash() {
+	local dir="$1"
+	{
+		image_id "$BASE_IMAGE"
+		(cd "$dir" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+	} | sha256sum | cut -c1-16
+}
+
+build_dir_image() {
+	local name="$1" dir="$2" hash have
+	[[ -f "$dir/Dockerfile" ]] || die "missing $dir/Dockerfile"
+	hash="$(context_hash "$dir")"
+	have="$(image_label "$name" org.pgback.context-hash)"
+	if [[ "$have" == "$hash" ]]; then
+		log "$name exists and is up to date ($hash)"
+		return 0
+	fi
+	[[ -z "$have" ]] || log "$name is out of date ($have != $hash)"
+	local pull=(--pull=never) old_id=""
+	[[ "$CLI" == podman ]] || pull=(--pull=false)
+	[[ -z "$have" ]] || old_id="$(image_id "$name" 2>/dev/null || true)"
+	step "build $name from ${dir#"$REPO_ROOT"/}" \
+		"$CLI" build "${pull[@]}" "${build_opts[@]}" \
+		--label "org.pgback.context-hash=$hash" -t "$name" "$dir" >&2
+	# Drop the replaced image unless a container still uses it.
+	if [[ -n "$old_id" ]] && [[ "$old_id" != "$(image_id "$name")" ]]; then
+		"$CLI" rmi "$old_id" >/dev/null 2>&1 || true
+	fi
+}
+
+build_sidecar() {
+	if [[ ! -f "$REPO_ROOT/Dockerfile" ]]; then
+		log "no ./Dockerfile yet: not building $SIDECAR_IMAGE"
+		return 0
+	fi
+	local pull=(--pull=never)
+	[[ "$CLI" == podman ]] || pull=(--pull=false)
+	step "build $SIDECAR_IMAGE from ./Dockerfile" \
+		"$CLI" build "${pull[@]}" "${build_opts[@]}" \
+		-t "$SIDECAR_IMAGE" -f "$REPO_ROOT/Dockerfile" "$REPO_ROOT" >&2
+}
+
+build_base
+set_build_opts
+build_dir_image "$POSTGRES_IMAGE" "$REPO_ROOT/docker/postgres"
+build_dir_image "$S3_IMAGE" "$REPO_ROOT/docker/s3"
+if ((BUILD_SIDECAR)); then build_sidecar; fi
+
+log "ready in $((SECONDS - START_TS)) s: engine $ENGINE_URL"
+
+# ------------------------------------------------------------------ env --
+emit() { printf 'export %s=%q\n' "$1" "$2"; }
+emit DOCKER_HOST "$ENGINE_URL"
+emit TESTCONTAINERS_RYUK_DISABLED true
+emit TESTCONTAINERS_CONNECTION_MODE docker_host
+if [[ "$CLI" == podman ]]; then
+	emit TESTCONTAINERS_HOST_OVERRIDE 127.0.0.1
+fi
+emit PGBACK_DOCKER_POSTGRES_IMAGE "$POSTGRES_IMAGE"
+emit PGBACK_DOCKER_S3_IMAGE "$S3_IMAGE"
+emit PGBACK_DOCKER_SIDECAR_IMAGE "$SIDECAR_IMAGE"
