@@ -39,10 +39,10 @@ if missing:
 import boto3  # noqa: E402
 import psycopg  # noqa: E402
 from botocore.config import Config  # noqa: E402
+from testcontainers.community.postgres import PostgresContainer  # noqa: E402
 from testcontainers.core.container import DockerContainer  # noqa: E402
 from testcontainers.core.network import Network  # noqa: E402
 from testcontainers.core.wait_strategies import HttpWaitStrategy  # noqa: E402
-from testcontainers.postgres import PostgresContainer  # noqa: E402
 
 PG_IMAGE = os.environ["PGBACK_DOCKER_POSTGRES_IMAGE"]
 S3_IMAGE = os.environ["PGBACK_DOCKER_S3_IMAGE"]
