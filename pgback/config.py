@@ -454,9 +454,10 @@ def load_settings(
             continue
         sources[name] = source
 
-    settings = Settings(**values, sources=sources) if not problems else Settings()
-    if not problems:
-        problems.extend(_cross_checks(settings))
+    # cross-key checks run on the values that did parse, so a bad value does not hide them:
+    # every problem is reported at once
+    settings = Settings(**values, sources=sources)
+    problems.extend(_cross_checks(settings))
     if problems:
         raise ConfigError(problems)
     return settings

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from pgback import __version__, naming
 from pgback.actions import purge as purge_action
@@ -73,7 +73,7 @@ class _Plan:
 class _CancellableReader:
     """Stops the stream as soon as the run is cancelled (SIGTERM, a sibling failed)."""
 
-    def __init__(self, inner: BinaryIO, cancel: threading.Event) -> None:
+    def __init__(self, inner: IO[bytes], cancel: threading.Event) -> None:
         self._inner = inner
         self._cancel = cancel
 
@@ -308,11 +308,12 @@ def _upload_child(
             plan, kind, name, base, child.stdout, before_commit=lambda: child.check(what)
         )
     except BaseException as exc:
+        exited_on_its_own = child.proc.poll()
         child.kill()
         if isinstance(exc, Interrupted):
             raise
-        if child.proc.poll() not in (None, 0):
-            raise child.error(what) from None  # the dump's own error says more
+        if exited_on_its_own not in (None, 0):
+            raise child.error(what) from None  # the dump's own error is the cause
         raise
     log.info("%s done: %s", what, human_size(entry.size))
     return entry
@@ -323,7 +324,7 @@ def _upload(
     kind: str,
     name: str,
     base: str,
-    source: BinaryIO,
+    source: IO[bytes],
     before_commit: Callable[[], None] | None = None,
 ) -> FileEntry:
     """Stream one file into the set; the object exists only if everything succeeded."""

@@ -53,7 +53,22 @@ def run_purge(
             log.info("purge: removed set %s (%s)", decision.set_id, decision.reason)
             removed = True
         outcomes.append(PurgeOutcome(decision, summary, removed))
+    if not dry_run:
+        newest = next((s.set_id for s in sets if s.complete), None)
+        _abort_stale_uploads(storage, settings.upload_prefix, newest)
     return outcomes
+
+
+def _abort_stale_uploads(storage: Storage, upload_prefix: str, newest_complete: str | None) -> None:
+    """Multipart uploads left by a killed or cut-off run hold storage (and cost money) but
+    never show in a listing; those of sets older than the newest complete one are dead."""
+    if newest_complete is None:
+        return
+    for key, upload_id in storage.list_uploads(naming.root_prefix(upload_prefix)):
+        parts = naming.split_key(upload_prefix, key)
+        if parts is not None and parts[0] < newest_complete:
+            storage.abort_upload(key, upload_id)
+            log.info("purge: aborted the unfinished upload of %s", key)
 
 
 def _delete_set(storage: Storage, upload_prefix: str, summary: SetSummary) -> None:

@@ -35,7 +35,7 @@ class DecompressingWriter:
         return len(data)
 
     def flush(self) -> None:
-        self._inner.flush()
+        self._inner.flush()  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
-        self._inner.flush()
+        self._inner.flush()  # type: ignore[no-untyped-call]

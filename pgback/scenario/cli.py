@@ -21,16 +21,20 @@ def run_scenario_command(args: argparse.Namespace) -> int:
                 print(f"{path.stem:<24} INVALID: {exc}")
         return 0
     if not args.name:
-        print("pgback: error: run-scenario needs a scenario NAME or PATH (--list shows them)",
-              file=sys.stderr)
+        print(
+            "pgback: error: run-scenario needs a scenario NAME or PATH (--list shows them)",
+            file=sys.stderr,
+        )
         return 2
     try:
         scenario = load_scenario(find_scenario(args.name))
-        run_scenario(scenario, backend=args.backend, keep=args.keep,
-                     out=lambda line: print(line, flush=True))
+        run_scenario(
+            scenario, backend=args.backend, keep=args.keep, out=lambda line: print(line, flush=True)
+        )
     except ScenarioFailed as exc:
-        print(f"pgback: scenario failed at {exc.path}:{exc.line}: {exc.step.label}",
-              file=sys.stderr)
+        print(
+            f"pgback: scenario failed at {exc.path}:{exc.line}: {exc.step.label}", file=sys.stderr
+        )
         return 1
     except ScenarioError as exc:
         print(f"pgback: error: {exc}", file=sys.stderr)

@@ -34,6 +34,7 @@ def find_scenario(name_or_path: str) -> Path:
     candidate = scenarios_dir() / f"{name_or_path}{SUFFIX}"
     if not candidate.is_file():
         known = ", ".join(p.stem for p in all_scenarios()) or "none"
-        raise ScenarioError(f"no scenario named {name_or_path!r} in {scenarios_dir()} "
-                            f"(known: {known})")
+        raise ScenarioError(
+            f"no scenario named {name_or_path!r} in {scenarios_dir()} (known: {known})"
+        )
     return candidate

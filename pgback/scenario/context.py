@@ -20,9 +20,25 @@ from pgback.scenario.schema import Scenario
 # modules that must keep the real time: request signing, timeouts, step durations. freezegun
 # also fakes time.monotonic, which would turn a virtual jump into a timeout.
 _REAL_TIME_MODULES = [
-    "botocore", "boto3", "s3transfer", "urllib3", "psycopg", "testcontainers", "docker",
-    "requests", "moto", "subprocess", "selectors", "socket", "ssl", "http", "queue",
-    "concurrent.futures", "pgback.process", "pgback.testbed", "pgback.scenario.runner",
+    "botocore",
+    "boto3",
+    "s3transfer",
+    "urllib3",
+    "psycopg",
+    "testcontainers",
+    "docker",
+    "requests",
+    "moto",
+    "subprocess",
+    "selectors",
+    "socket",
+    "ssl",
+    "http",
+    "queue",
+    "concurrent.futures",
+    "pgback.process",
+    "pgback.testbed",
+    "pgback.scenario.runner",
     "pgback.scenario.providers",
 ]
 
@@ -74,8 +90,9 @@ class Context:
     def downloads(self) -> Path:
         return self.workdir / "downloads"
 
-    def engine_env(self, overrides: dict[str, Any] | None = None, *, source: str = "postgres1"
-                   ) -> dict[str, str]:
+    def engine_env(
+        self, overrides: dict[str, Any] | None = None, *, source: str = "postgres1"
+    ) -> dict[str, str]:
         """pgback's environment for this scenario: the source server, S3, keys, then config."""
         env: dict[str, str] = {
             "PGBACK_PG_BIN_DIR": str(self.services.client_bindir),
@@ -85,15 +102,20 @@ class Context:
         if source in self.services.postgres:
             pg = self.services.postgres[source]
             env.update(
-                PGBACK_HOST=pg.host, PGBACK_PORT=str(pg.port), PGBACK_USER=pg.user,
+                PGBACK_HOST=pg.host,
+                PGBACK_PORT=str(pg.port),
+                PGBACK_USER=pg.user,
                 PGBACK_PASSWORD=pg.password,
             )
         if self.services.s3 is not None:
             s3 = self.services.s3
             env.update(
-                PGBACK_S3_ENDPOINT=s3.endpoint_url, PGBACK_S3_KEY_ID=s3.access_key,
-                PGBACK_S3_SECRET=s3.secret_key, PGBACK_S3_REGION=s3.region,
-                PGBACK_S3_FORCE_PATH="true", PGBACK_S3_MAX_ATTEMPTS="2",
+                PGBACK_S3_ENDPOINT=s3.endpoint_url,
+                PGBACK_S3_KEY_ID=s3.access_key,
+                PGBACK_S3_SECRET=s3.secret_key,
+                PGBACK_S3_REGION=s3.region,
+                PGBACK_S3_FORCE_PATH="true",
+                PGBACK_S3_MAX_ATTEMPTS="2",
             )
         if self.identity is not None:
             env["PGBACK_CIPHER_PUBLIC_KEY"] = self.identity[1]

@@ -59,8 +59,9 @@ def run_scenario(
     verbose: bool = True,
 ) -> RunResult:
     if backend not in scenario.backends:
-        raise ScenarioError(f"scenario {scenario.name} does not run on the {backend} backend",
-                            path=scenario.path)
+        raise ScenarioError(
+            f"scenario {scenario.name} does not run on the {backend} backend", path=scenario.path
+        )
     provider = get_provider(backend)
     workdir = Path(tempfile.mkdtemp(prefix=f"pgback-scenario-{scenario.name}-"))
     started = time.monotonic()
@@ -70,8 +71,10 @@ def run_scenario(
         cm = provider.services(scenario.services, workdir)
         services = cm.__enter__()
         try:
-            out(f"  services up in {time.monotonic() - started:.1f}s: "
-                + ", ".join(scenario.services))
+            out(
+                f"  services up in {time.monotonic() - started:.1f}s: "
+                + ", ".join(scenario.services)
+            )
             _run_steps(scenario, services, workdir, backend, results, out, verbose)
             if keep:
                 _print_keep(services, out)
@@ -111,8 +114,10 @@ def _run_steps(
             except Exception as exc:  # any failure is reported against the step
                 seconds = time.monotonic() - began
                 results.append(StepResult(step, False, seconds, ctx.notes))
-                out(f"  [{step.index:>{width}}/{len(scenario.steps)}] {step.kind:<22} "
-                    f"FAILED {seconds:6.2f}s")
+                out(
+                    f"  [{step.index:>{width}}/{len(scenario.steps)}] {step.kind:<22} "
+                    f"FAILED {seconds:6.2f}s"
+                )
                 report = _failure_report(scenario, step, exc, services, ctx.notes)
                 out(report)
                 raise ScenarioFailed(
@@ -120,8 +125,10 @@ def _run_steps(
                 ) from exc
             seconds = time.monotonic() - began
             results.append(StepResult(step, True, seconds, ctx.notes))
-            out(f"  [{step.index:>{width}}/{len(scenario.steps)}] {step.kind:<22} "
-                f"ok     {seconds:6.2f}s")
+            out(
+                f"  [{step.index:>{width}}/{len(scenario.steps)}] {step.kind:<22} "
+                f"ok     {seconds:6.2f}s"
+            )
             if verbose:
                 for note in ctx.notes:
                     out(f"        {note}")
@@ -149,8 +156,10 @@ def _failure_report(
 
 def _print_keep(services: Services, out: Printer) -> None:
     for name, pg in services.postgres.items():
-        out(f"  {name}: psql 'host={pg.host} port={pg.port} user={pg.user}' "
-            "(password: see PGPASSWORD below)")
+        out(
+            f"  {name}: psql 'host={pg.host} port={pg.port} user={pg.user}' "
+            "(password: see PGPASSWORD below)"
+        )
         out(f"    PGPASSWORD={pg.password}")
     if services.s3 is not None:
         out(f"  s3: {services.s3.endpoint_url} (key {services.s3.access_key})")

@@ -51,7 +51,8 @@ class Scenario:
         lines = self.path.read_text().splitlines()
         end = step.line
         while end < len(lines) and (
-            lines[end].startswith(" " * (_indent(lines[step.line - 1]) + 1)) or not lines[end].strip()
+            lines[end].startswith(" " * (_indent(lines[step.line - 1]) + 1))
+            or not lines[end].strip()
         ):
             end += 1
         start = max(step.line - 1 - context, 0)

@@ -54,10 +54,17 @@ STEPS: dict[str, StepSpec] = {}
 
 def step(
     name: str, *, allowed: str = "", required: str = "", scalar: str | None = None
-) -> Callable[[Callable[[Context, dict[str, Any]], None]], Callable[[Context, dict[str, Any]], None]]:
-    def register(fn: Callable[[Context, dict[str, Any]], None]) -> Callable[[Context, dict[str, Any]], None]:
+) -> Callable[
+    [Callable[[Context, dict[str, Any]], None]], Callable[[Context, dict[str, Any]], None]
+]:
+    def register(
+        fn: Callable[[Context, dict[str, Any]], None],
+    ) -> Callable[[Context, dict[str, Any]], None]:
         STEPS[name] = StepSpec(
-            fn, frozenset(allowed.split()), frozenset(required.split()), scalar,
+            fn,
+            frozenset(allowed.split()),
+            frozenset(required.split()),
+            scalar,
             (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "",
         )
         return fn
@@ -78,7 +85,9 @@ def validate_step_args(kind: str, value: Any) -> dict[str, Any]:
     elif spec.scalar is not None:
         args = {spec.scalar: value}
     else:
-        raise ValueError(f"takes a mapping of options ({', '.join(sorted(spec.allowed)) or 'none'})")
+        raise ValueError(
+            f"takes a mapping of options ({', '.join(sorted(spec.allowed)) or 'none'})"
+        )
     if kind == "expect_error":
         return _validate_expect_error(args)
     unknown = set(args) - spec.allowed
@@ -102,8 +111,12 @@ def _validate_expect_error(args: dict[str, Any]) -> dict[str, Any]:
     if len(inner) != 1 or inner[0] not in STEPS or inner[0] == "expect_error":
         raise ValueError("needs exactly one step to run besides `message`, e.g. `restore: {...}`")
     kind = inner[0]
-    return {"message": str(args["message"]), "exit_code": args.get("exit_code"),
-            "step": kind, "args": validate_step_args(kind, args[kind])}
+    return {
+        "message": str(args["message"]),
+        "exit_code": args.get("exit_code"),
+        "step": kind,
+        "args": validate_step_args(kind, args[kind]),
+    }
 
 
 def _size(text: Any) -> int:
@@ -145,8 +158,11 @@ def seed(ctx: Context, args: dict[str, Any]) -> None:
 def insert_rows(ctx: Context, args: dict[str, Any]) -> None:
     """SELECT insert_dummy_records(count)."""
     pg = ctx.services.pg(args.get("server", "postgres1"))
-    pg.execute("SELECT insert_dummy_records(%s)", (int(args["count"]),),
-               dbname=args.get("dbname", "postgres"))
+    pg.execute(
+        "SELECT insert_dummy_records(%s)",
+        (int(args["count"]),),
+        dbname=args.get("dbname", "postgres"),
+    )
 
 
 @step("sql", allowed="server dbname statements expect", required="statements")
@@ -198,7 +214,7 @@ def _count(ctx: Context, server: str, table: str, dbname: str) -> int:
     from psycopg import sql as psql
 
     statement = psql.SQL("SELECT count(*) FROM {}").format(psql.Identifier(*table.split(".")))
-    rows = ctx.services.pg(server).query(statement.as_string(), dbname=dbname)  # type: ignore[arg-type]
+    rows = ctx.services.pg(server).query(statement.as_string(), dbname=dbname)
     return int(rows[0][0])
 
 
@@ -220,7 +236,10 @@ def create_bucket(ctx: Context, args: dict[str, Any]) -> None:
     ctx.services.s3.create_bucket(str(name))
 
 
-@step("s3_fault", allowed="cut cut_after heal", )
+@step(
+    "s3_fault",
+    allowed="cut cut_after heal",
+)
 def s3_fault(ctx: Context, args: dict[str, Any]) -> None:
     """Make the S3 endpoint stop answering now, after N bytes, or answer again (`heal`)."""
     if ctx.services.s3 is None:
@@ -248,18 +267,26 @@ def expect_sets(ctx: Context, args: dict[str, Any]) -> None:
     settings = ctx.settings(args.get("config"))
     sets = scan_sets(make_storage(settings), settings.upload_prefix)
     complete = [s for s in sets if s.complete]
-    counts = {"count": len(sets), "complete": len(complete), "incomplete": len(sets) - len(complete)}
+    counts = {
+        "count": len(sets),
+        "complete": len(complete),
+        "incomplete": len(sets) - len(complete),
+    }
     for key, got in counts.items():
         if key in args and int(args[key]) != got:
             raise StepFailed(
                 f"expected {key}={args[key]} sets, found {got}: "
-                + ", ".join(f"{s.set_id}({'complete' if s.complete else 'incomplete'})" for s in sets)
+                + ", ".join(
+                    f"{s.set_id}({'complete' if s.complete else 'incomplete'})" for s in sets
+                )
             )
     for summary in complete:
         assert summary.manifest is not None
         kinds = sorted({f.kind for f in summary.manifest.files} | {"manifest"})
         if "files" in args and not set(args["files"]) <= set(kinds):
-            raise StepFailed(f"set {summary.set_id} holds {kinds}, expected at least {args['files']}")
+            raise StepFailed(
+                f"set {summary.set_id} holds {kinds}, expected at least {args['files']}"
+            )
         if "databases" in args and sorted(summary.databases) != sorted(args["databases"]):
             raise StepFailed(
                 f"set {summary.set_id} has databases {summary.databases}, expected {args['databases']}"
@@ -284,6 +311,20 @@ def expect_objects(ctx: Context, args: dict[str, Any]) -> None:
             raise StepFailed(f"objects outside a set folder: {loose}")
         folders = {naming.split_key(settings.upload_prefix, k)[0] for k in keys}  # type: ignore[index]
         ctx.note(f"{len(folders)} folder(s), one per run")
+
+
+@step("expect_uploads", allowed="config count", required="count")
+def expect_uploads(ctx: Context, args: dict[str, Any]) -> None:
+    """Unfinished multipart uploads in the bucket (0: nothing half-uploaded lingers)."""
+    settings = ctx.settings(args.get("config"))
+    uploads = make_storage(settings).list_uploads("")
+    for key, _ in uploads:
+        ctx.note(f"unfinished upload: {key}")
+    if len(uploads) != int(args["count"]):
+        raise StepFailed(
+            f"expected {args['count']} unfinished multipart upload(s), found "
+            f"{len(uploads)}: {[k for k, _ in uploads]}"
+        )
 
 
 @step("expect_no_local_files", allowed="")
@@ -314,8 +355,9 @@ def backup(ctx: Context, args: dict[str, Any]) -> None:
     with ctx.backup_process():
         result = run_backup(settings, clock=ctx.clock.now)
     ctx.values["last_set"] = result.set_id
-    ctx.note(f"set {result.set_id}: {len(result.manifest.files)} files, "
-             f"{result.manifest.size} bytes")
+    ctx.note(
+        f"set {result.set_id}: {len(result.manifest.files)} files, {result.manifest.size} bytes"
+    )
     for outcome in result.purge:
         if not outcome.decision.keep:
             ctx.note(f"purged {outcome.decision.set_id}: {outcome.decision.reason}")
@@ -328,8 +370,10 @@ def purge(ctx: Context, args: dict[str, Any]) -> None:
     outcomes = run_purge(settings, now=ctx.clock.now(), dry_run=bool(args.get("dry_run")))
     removed = [o.decision.set_id for o in outcomes if not o.decision.keep]
     for outcome in outcomes:
-        ctx.note(f"{outcome.decision.set_id}: {'keep' if outcome.decision.keep else 'remove'} "
-                 f"({outcome.decision.reason})")
+        ctx.note(
+            f"{outcome.decision.set_id}: {'keep' if outcome.decision.keep else 'remove'} "
+            f"({outcome.decision.reason})"
+        )
     if "expect_removed" in args and len(removed) != int(args["expect_removed"]):
         raise StepFailed(f"expected {args['expect_removed']} set(s) removed, got {removed}")
 
@@ -339,8 +383,9 @@ def download(ctx: Context, args: dict[str, Any]) -> None:
     """`pgback download SET --dest DIR [--decrypt]` (DIR under the scenario's downloads)."""
     settings = ctx.settings(args.get("config"))
     dest = ctx.downloads / str(args.get("dest", "latest"))
-    files = run_download(settings, str(args.get("set", "latest")), dest,
-                         decrypt=bool(args.get("decrypt")))
+    files = run_download(
+        settings, str(args.get("set", "latest")), dest, decrypt=bool(args.get("decrypt"))
+    )
     for item in files:
         ctx.note(f"{item.path.name} ({item.path.stat().st_size} bytes)")
 
@@ -379,8 +424,13 @@ def _client(ctx: Context, program: str, args: dict[str, Any], flags: list[str]) 
     pg = ctx.services.pg(args["server"])
     path = ctx.downloads / str(args["file"])
     conn = ConnParams(host=pg.host, port=pg.port, user=pg.user, password=Secret(pg.password))
-    argv = [str(ctx.services.client_bindir / program), "-d", args.get("dbname", "postgres"),
-            *flags, str(path)]
+    argv = [
+        str(ctx.services.client_bindir / program),
+        "-d",
+        args.get("dbname", "postgres"),
+        *flags,
+        str(path),
+    ]
     done = subprocess.run(argv, env=conn.env(), capture_output=True, text=True, timeout=600)
     errors = [line for line in done.stderr.splitlines() if "ERROR" in line or "error:" in line]
     # the dump's roles already exist on a server started with the same superuser
@@ -432,8 +482,14 @@ def pgback_cli(ctx: Context, args: dict[str, Any]) -> None:
     if ctx.services.sidecar is not None:
         code, output = ctx.services.sidecar.exec(["pgback", *argv], ctx.sidecar_env(env))
     else:
-        done = subprocess.run([sys.executable, "-m", "pgback", *argv], env=env,
-                              capture_output=True, text=True, timeout=600, cwd=ctx.workdir)
+        done = subprocess.run(
+            [sys.executable, "-m", "pgback", *argv],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=ctx.workdir,
+        )
         code, output = done.returncode, done.stdout + done.stderr
     for line in output.splitlines():
         ctx.note(line)
@@ -454,12 +510,18 @@ def expect_error(ctx: Context, args: dict[str, Any]) -> None:
         inner.run(ctx, args["args"])
     except (PgbackError, StepFailed) as exc:
         if args["message"].lower() not in str(exc).lower():
-            raise StepFailed(f"failed as expected, but with {str(exc)!r}, "
-                             f"which lacks {args['message']!r}") from None
-        if args.get("exit_code") is not None and getattr(exc, "exit_code", None) != args["exit_code"]:
-            raise StepFailed(f"exit code {getattr(exc, 'exit_code', None)}, "
-                             f"expected {args['exit_code']}") from None
+            raise StepFailed(
+                f"failed as expected, but with {str(exc)!r}, which lacks {args['message']!r}"
+            ) from None
+        if (
+            args.get("exit_code") is not None
+            and getattr(exc, "exit_code", None) != args["exit_code"]
+        ):
+            raise StepFailed(
+                f"exit code {getattr(exc, 'exit_code', None)}, expected {args['exit_code']}"
+            ) from None
         ctx.note(f"failed as expected: {exc}")
         return
-    raise StepFailed(f"{args['step']} succeeded, but it was expected to fail with "
-                     f"{args['message']!r}")
+    raise StepFailed(
+        f"{args['step']} succeeded, but it was expected to fail with {args['message']!r}"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,10 +47,16 @@ class Storage(Protocol):
         """Every object whose key starts with `prefix`, in key order."""
         ...
 
-    def delete(self, keys: list[str]) -> None:
+    def delete(self, keys: builtins.list[str]) -> None:
         """Delete these keys, in the order given (missing keys are not an error)."""
         ...
 
     def check(self) -> None:
         """Fail early with a clear StorageError when the destination is unusable."""
         ...
+
+    def list_uploads(self, prefix: str) -> builtins.list[tuple[str, str]]:
+        """Unfinished multipart uploads under `prefix`: (key, upload id); [] where none exist."""
+        ...
+
+    def abort_upload(self, key: str, upload_id: str) -> None: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import tempfile
 from collections.abc import Iterator
@@ -72,7 +73,7 @@ class LocalStorage:
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         if not self.root.is_dir():
             return
-        found: list[ObjectInfo] = []
+        found: builtins.list[ObjectInfo] = []
         for path in self.root.rglob("*"):
             if not path.is_file() or path.name.startswith(".partial-"):
                 continue
@@ -84,7 +85,7 @@ class LocalStorage:
                 )
         yield from sorted(found, key=lambda info: info.key)
 
-    def delete(self, keys: list[str]) -> None:
+    def delete(self, keys: builtins.list[str]) -> None:
         for key in keys:
             path = self._path(key)
             path.unlink(missing_ok=True)
@@ -97,3 +98,9 @@ class LocalStorage:
     def check(self) -> None:
         if not self.root.is_dir():
             raise StorageError(f"storage directory {self.root} does not exist: create it first")
+
+    def list_uploads(self, prefix: str) -> builtins.list[tuple[str, str]]:
+        return []  # writes are atomic here: nothing can be left half-uploaded
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -62,9 +63,15 @@ class MemoryStorage:
                 data, modified = self.objects[key]
                 yield ObjectInfo(key, len(data), modified)
 
-    def delete(self, keys: list[str]) -> None:
+    def delete(self, keys: builtins.list[str]) -> None:
         for key in keys:
             self.objects.pop(key, None)
 
     def check(self) -> None:
+        pass
+
+    def list_uploads(self, prefix: str) -> builtins.list[tuple[str, str]]:
+        return []  # writes are atomic here: nothing can be left half-uploaded
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
         pass

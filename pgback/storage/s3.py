@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -10,13 +12,22 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
 
 from pgback.errors import NotFoundError, StorageError
 from pgback.storage.base import ObjectInfo, ObjectWriter
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 MIB = 1024 * 1024
 MAX_PARTS = 10_000
@@ -65,10 +76,10 @@ def make_client(opts: S3Options) -> S3Client:
         aws_secret_access_key=opts.secret,
         config=config,
     )
-    return cast("S3Client", client)
+    return client
 
 
-def _explain(exc: Exception, what: str, bucket: str) -> Exception:
+def _explain(exc: Exception, what: str, bucket: str, endpoint: str = "S3") -> Exception:
     """One-line StorageError/NotFoundError saying what failed and what to do; never secrets."""
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
@@ -87,8 +98,17 @@ def _explain(exc: Exception, what: str, bucket: str) -> Exception:
                 "list and delete permissions on it"
             )
         return StorageError(f"{what}: S3 error {code or status} on bucket {bucket!r}")
+    if isinstance(exc, NoCredentialsError):
+        return StorageError(f"{what}: no S3 credentials: set s3_key_id and s3_secret")
+    if isinstance(
+        exc, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ConnectTimeoutError)
+    ):
+        return StorageError(
+            f"{what}: the S3 endpoint {endpoint} stopped answering ({type(exc).__name__}) "
+            "after retries: check s3_endpoint and the network, then run the backup again"
+        )
     if isinstance(exc, BotoCoreError):
-        return StorageError(f"{what}: {exc}")
+        return StorageError(f"{what}: S3 client error: {type(exc).__name__}")
     return exc
 
 
@@ -102,7 +122,11 @@ class S3Storage:
         try:
             return fn()
         except (ClientError, BotoCoreError) as exc:
-            raise _explain(exc, what, self.bucket) from None
+            raise _explain(exc, what, self.bucket, self._endpoint) from None
+
+    @property
+    def _endpoint(self) -> str:
+        return _endpoint_url(self.opts.endpoint, self.opts.tls) or "of AWS"
 
     def describe(self) -> str:
         endpoint = _endpoint_url(self.opts.endpoint, self.opts.tls) or "aws"
@@ -135,35 +159,41 @@ class S3Storage:
                 for item in page.get("Contents", []):
                     yield ObjectInfo(item["Key"], item["Size"], item.get("LastModified"))
         except (ClientError, BotoCoreError) as exc:
-            raise _explain(exc, f"listing {prefix or '/'}", self.bucket) from None
+            raise _explain(exc, f"listing {prefix or '/'}", self.bucket, self._endpoint) from None
 
-    def delete(self, keys: list[str]) -> None:
+    def delete(self, keys: builtins.list[str]) -> None:
         # one by one, in order: the manifest goes first so a half-deleted set reads incomplete
         for key in keys:
-            self._call(
-                f"deleting {key}",
-                lambda k=key: self.client.delete_object(Bucket=self.bucket, Key=k),
-            )
+            self._delete_one(key)
+
+    def _delete_one(self, key: str) -> None:
+        self._call(
+            f"deleting {key}", lambda: self.client.delete_object(Bucket=self.bucket, Key=key)
+        )
 
     def check(self) -> None:
-        self._call("checking the bucket", lambda: self.client.head_bucket(Bucket=self.bucket))
+        try:
+            self._call("checking the bucket", lambda: self.client.head_bucket(Bucket=self.bucket))
+        except NotFoundError:
+            # a HEAD response has no body, so a missing bucket is a bare 404, not NoSuchBucket
+            raise StorageError(
+                f"checking the bucket: bucket {self.bucket!r} does not exist: create it first"
+            ) from None
 
-    def abort_stale_uploads(self, prefix: str) -> int:
-        """Abort multipart uploads left under `prefix` (by a killed process); returns how many."""
+    def list_uploads(self, prefix: str) -> builtins.list[tuple[str, str]]:
         found = self._call(
             "listing multipart uploads",
             lambda: self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix),
         )
-        count = 0
-        for upload in found.get("Uploads", []):
-            self._call(
-                "aborting a multipart upload",
-                lambda u=upload: self.client.abort_multipart_upload(
-                    Bucket=self.bucket, Key=u["Key"], UploadId=u["UploadId"]
-                ),
-            )
-            count += 1
-        return count
+        return [(u["Key"], u["UploadId"]) for u in found.get("Uploads", [])]
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        self._call(
+            f"aborting the upload of {key}",
+            lambda: self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id
+            ),
+        )
 
 
 class _BodyReader:
@@ -173,6 +203,7 @@ class _BodyReader:
         self._body = body
         self._key = key
         self._bucket = bucket
+        self._endpoint = "S3"
 
     def read(self, size: int = -1) -> bytes:
         try:
@@ -214,7 +245,7 @@ class MultipartWriter:
         self._part_size = storage.opts.part_size
         self._buffer = bytearray()
         self._upload_id: str | None = None
-        self._parts: list[Future[dict[str, Any]]] = []
+        self._parts: builtins.list[Future[CompletedPartTypeDef]] = []
         self._slots = threading.BoundedSemaphore(storage.opts.max_in_flight)
         self._pool: ThreadPoolExecutor | None = None
         self._closed = False
@@ -255,7 +286,7 @@ class MultipartWriter:
         assert self._pool is not None
         self._parts.append(self._pool.submit(self._upload_part, number, chunk))
 
-    def _upload_part(self, number: int, chunk: bytes) -> dict[str, Any]:
+    def _upload_part(self, number: int, chunk: bytes) -> CompletedPartTypeDef:
         try:
             upload_id = self._upload_id
             assert upload_id is not None
@@ -299,7 +330,7 @@ class MultipartWriter:
                         Bucket=self._bucket,
                         Key=self._key,
                         UploadId=upload_id,
-                        MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+                        MultipartUpload={"Parts": parts},
                     ),
                 )
         except BaseException:
@@ -319,13 +350,11 @@ class MultipartWriter:
             future.cancel()
         self._shutdown()
         if self._upload_id is not None:
-            try:
+            # the endpoint may be the thing that failed; `purge` aborts stale uploads later
+            with contextlib.suppress(ClientError, BotoCoreError):
                 self._client.abort_multipart_upload(
                     Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
                 )
-            except (ClientError, BotoCoreError):
-                # the endpoint may be the thing that failed; `purge` retries stale uploads
-                pass
 
     def _shutdown(self) -> None:
         if self._pool is not None:

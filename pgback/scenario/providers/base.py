@@ -16,7 +16,9 @@ class PostgresService(Protocol):
     user: str
     password: str
 
-    def query(self, statement: str, params: Any = None, *, dbname: str = "postgres") -> list[tuple[Any, ...]]: ...
+    def query(
+        self, statement: str, params: Any = None, *, dbname: str = "postgres"
+    ) -> list[tuple[Any, ...]]: ...
 
     def execute(self, statement: str, params: Any = None, *, dbname: str = "postgres") -> None: ...
 
