@@ -503,7 +503,7 @@ def _cross_checks(s: Settings) -> list[str]:
 
 
 def _valid_listen(text: str) -> bool:
-    host, sep, port = text.rpartition(":")
+    _host, sep, port = text.rpartition(":")
     return bool(sep) and port.isdigit() and 0 < int(port) < 65536
 
 

@@ -30,7 +30,7 @@ def next_fire(expr: str, after: datetime, timezone: str = "UTC") -> datetime:
 
 
 def missed_fires(expr: str, last: datetime, now: datetime, timezone: str = "UTC") -> int:
-    """How many fire times fell in (last, now]: more than one means runs were skipped, not stacked."""
+    """How many fire times fell in (last, now]; more than one means runs were skipped."""
     count = 0
     cursor = last
     while count < 10_000:

@@ -159,9 +159,9 @@ def _without_own_role(script: str, role: str) -> str:
     kept = []
     for line in script.splitlines(keepends=True):
         words = line.split(maxsplit=3)
-        if len(words) >= 3 and words[0] in ("CREATE", "ALTER") and words[1] == "ROLE":
-            if words[2].rstrip(";") in names:
-                continue
+        is_role = len(words) >= 3 and words[0] in ("CREATE", "ALTER") and words[1] == "ROLE"
+        if is_role and words[2].rstrip(";") in names:
+            continue
         kept.append(line)
     return "".join(kept)
 
@@ -216,14 +216,17 @@ def _restore_from_stream(
     try:
         stream_plain(storage, entry, identities, child.stdin, progress=progress)
         child.stdin.close()
-    except BaseException:
-        # when pg_restore stopped first, our write failed because of it: its error is the cause
-        try:
-            code = child.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            code = None
-        if code not in (None, 0):
-            raise child.error(what) from None
+    except BaseException as exc:
+        # when pg_restore stopped first, our write failed because of it: its error is the cause;
+        # any other failure (damaged object, storage) is ours, and pg_restore, still waiting
+        # for input, is stopped at once
+        if isinstance(exc, OSError):
+            try:
+                code = child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                code = None
+            if code not in (None, 0):
+                raise child.error(what) from None
         child.kill()
         raise
     child.check(what)
@@ -252,7 +255,7 @@ def _restore_from_file(
 
 
 def target_from(conninfo: str, password: str | None = None) -> ConnParams:
-    """--target's connection; never defaults to the source, so a restore cannot hit it by accident."""
+    """--target's connection; never the source by default, so no restore hits it by accident."""
     if not conninfo:
         raise UsageError("restore needs --target CONNINFO (e.g. 'host=db2 user=postgres')")
     return ConnParams.from_conninfo(conninfo, Secret(password) if password else None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -45,10 +46,8 @@ class _ListingPipe:
 
     def close(self) -> None:
         if self._open:
-            try:
+            with contextlib.suppress(BrokenPipeError):
                 self._inner.close()
-            except BrokenPipeError:
-                pass
             self._open = False
 
 

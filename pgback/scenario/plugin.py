@@ -53,9 +53,7 @@ class ScenarioItem(pytest.Item):
         run_scenario(self.scenario, backend=backend, out=lines.append)
         self.add_report_section("call", "scenario", "\n".join(lines))
 
-    def repr_failure(
-        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
-    ) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         exc = excinfo.value
         if isinstance(exc, ScenarioFailed):
             return exc.report

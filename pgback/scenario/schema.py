@@ -90,7 +90,7 @@ def load_scenario(path: Path) -> Scenario:
     from pgback.scenario.steps import STEPS, validate_step_args  # steps import schema
 
     try:
-        data = yaml.load(path.read_text(), Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(path.read_text(), Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise ScenarioError(

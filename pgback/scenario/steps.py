@@ -289,7 +289,8 @@ def expect_sets(ctx: Context, args: dict[str, Any]) -> None:
             )
         if "databases" in args and sorted(summary.databases) != sorted(args["databases"]):
             raise StepFailed(
-                f"set {summary.set_id} has databases {summary.databases}, expected {args['databases']}"
+                f"set {summary.set_id} has databases {summary.databases}, "
+                f"expected {args['databases']}"
             )
     ctx.values["sets"] = [s.set_id for s in sets]
     ctx.note(f"{len(sets)} set(s): " + ", ".join(s.set_id for s in sets))

@@ -100,11 +100,11 @@ class PostgresContainerService:
         self, statement: str, params: Any = None, *, dbname: str = "postgres"
     ) -> list[tuple[Any, ...]]:
         with self._connect(dbname) as conn:
-            return conn.execute(statement, params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(statement, params).fetchall()
 
     def execute(self, statement: str, params: Any = None, *, dbname: str = "postgres") -> None:
         with self._connect(dbname) as conn:
-            conn.execute(statement, params)  # type: ignore[arg-type]
+            conn.execute(statement, params)
 
     def log_tail(self, lines: int = 40) -> str:
         return _container_logs(self._container, lines)
