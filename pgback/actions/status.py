@@ -1,0 +1,175 @@
+"""The sidecar's status file: what `serve` did last, read by `pgback health` and /metrics.
+
+One JSON document, `<state_dir>/status.json`, rewritten atomically (temporary file in the same
+directory, fsync, rename) so a reader never sees half a file: `pgback health` runs in another
+process (Docker's HEALTHCHECK) at any moment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pgback.config import Settings
+from pgback.errors import PgbackError
+
+STATUS_NAME = "status.json"
+FORMAT_VERSION = 1
+
+STATE_IDLE = "idle"
+STATE_RUNNING = "running"
+STATE_STOPPED = "stopped"
+
+
+def status_path(settings: Settings) -> Path:
+    return Path(settings.state_dir) / STATUS_NAME
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One backup attempt as the sidecar saw it."""
+
+    started_at: datetime
+    finished_at: datetime
+    success: bool
+    set_id: str | None = None
+    bytes: int | None = None
+    error: str | None = None  # one line, secrets masked
+
+    @property
+    def duration_seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["started_at"] = self.started_at.isoformat()
+        data["finished_at"] = self.finished_at.isoformat()
+        data["duration_seconds"] = round(self.duration_seconds, 3)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunRecord:
+        return cls(
+            started_at=datetime.fromisoformat(data["started_at"]),
+            finished_at=datetime.fromisoformat(data["finished_at"]),
+            success=bool(data["success"]),
+            set_id=data.get("set_id"),
+            bytes=data.get("bytes"),
+            error=data.get("error"),
+        )
+
+
+@dataclass(frozen=True)
+class Status:
+    """Everything `serve` reports. Counters survive restarts when state_dir is a volume."""
+
+    state: str = STATE_IDLE
+    pid: int | None = None
+    serve_started_at: datetime | None = None
+    cron: str | None = None
+    timezone: str = "UTC"
+    cron_disabled: bool = False
+    next_fire: datetime | None = None
+    running_since: datetime | None = None
+    last_run: RunRecord | None = None
+    last_success: RunRecord | None = None
+    consecutive_failures: int = 0
+    failures_total: int = 0
+    runs_total: int = 0
+    skipped_total: int = 0
+    sets_kept: int | None = None
+    updated_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": FORMAT_VERSION,
+            "state": self.state,
+            "pid": self.pid,
+            "serve_started_at": _iso(self.serve_started_at),
+            "cron": self.cron,
+            "timezone": self.timezone,
+            "cron_disabled": self.cron_disabled,
+            "next_fire": _iso(self.next_fire),
+            "running_since": _iso(self.running_since),
+            "last_run": self.last_run.to_json() if self.last_run else None,
+            "last_success": self.last_success.to_json() if self.last_success else None,
+            "consecutive_failures": self.consecutive_failures,
+            "failures_total": self.failures_total,
+            "runs_total": self.runs_total,
+            "skipped_total": self.skipped_total,
+            "sets_kept": self.sets_kept,
+            "updated_at": _iso(self.updated_at),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Status:
+        last_run = data.get("last_run")
+        last_success = data.get("last_success")
+        return cls(
+            state=str(data.get("state", STATE_IDLE)),
+            pid=data.get("pid"),
+            serve_started_at=_parse(data.get("serve_started_at")),
+            cron=data.get("cron"),
+            timezone=str(data.get("timezone") or "UTC"),
+            cron_disabled=bool(data.get("cron_disabled", False)),
+            next_fire=_parse(data.get("next_fire")),
+            running_since=_parse(data.get("running_since")),
+            last_run=RunRecord.from_json(last_run) if last_run else None,
+            last_success=RunRecord.from_json(last_success) if last_success else None,
+            consecutive_failures=int(data.get("consecutive_failures", 0)),
+            failures_total=int(data.get("failures_total", 0)),
+            runs_total=int(data.get("runs_total", 0)),
+            skipped_total=int(data.get("skipped_total", 0)),
+            sets_kept=data.get("sets_kept"),
+            updated_at=_parse(data.get("updated_at")),
+        )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _parse(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def read_status(settings: Settings) -> Status | None:
+    """The last status written by `serve`, None when there is none yet."""
+    path = status_path(settings)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise PgbackError(f"status file {path}: cannot read: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        return Status.from_json(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PgbackError(f"status file {path}: unreadable ({exc})") from None
+
+
+def write_status(settings: Settings, status: Status) -> None:
+    """Replace the status file atomically: readers see the old or the new file, never half."""
+    path = status_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(status.to_json(), indent=2, ensure_ascii=False) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".status-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp makes 0600; health checks may run as another user of the same group
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
