@@ -1,0 +1,585 @@
+"""`pgback serve`: the sidecar. Backups on a cron schedule, a status file, hooks, /healthz.
+
+Shape, so tests and the scenario harness can drive it in virtual time:
+- `Scheduler` owns the state (status file, counters) and runs one backup at a time in a worker
+  thread, so the loop's thread stays free to answer a stop request at once.
+- `serve_loop(settings, clock=..., wait=..., stop=...)` is the loop itself. Time only enters
+  through `clock()` (now) and `wait(seconds)` (sleep, True when asked to stop): the real process
+  passes `utc_now` and `stop.wait`; `FastForwardClock` skips the waits, so "a backup two minutes
+  from now" happens in the time the backup itself takes.
+- `run_serve(settings)` adds what only a real process has: signal handlers and the HTTP listener.
+
+Stopping (SIGTERM/SIGINT, or `stop.set()`): when idle, the loop returns 0 at once. When a backup
+runs, it gets `stop_grace_period` to finish (a finished set is worth more than a fast exit), then
+its cancel event is set: the engine aborts its multipart uploads, removes what it stored and
+writes no manifest, and the loop returns 143 (128 + SIGTERM). A second signal cancels at once.
+Docker's stop timeout must therefore exceed stop_grace_period (compose: `stop_grace_period`).
+
+Missed runs are skipped, never stacked: when a run ends (or the process wakes up) after one or
+more scheduled times have passed, those are counted and logged, and the next run is the next
+scheduled time in the future.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+from typing import Any, Protocol
+
+from pgback import __version__, naming
+from pgback.actions.backup import BackupResult, run_backup
+from pgback.actions.catalog import scan_sets
+from pgback.actions.context import make_storage, utc_now
+from pgback.actions.health import check_health, render_metrics
+from pgback.actions.notify import hostname, post_webhook, run_hook
+from pgback.actions.status import (
+    STATE_IDLE,
+    STATE_RUNNING,
+    STATE_STOPPED,
+    RunRecord,
+    Status,
+    read_status,
+    write_status,
+)
+from pgback.config import SECRET_KEYS, Settings
+from pgback.durations import format_duration
+from pgback.errors import ConfigError, LockedError, PgbackError
+from pgback.process import mask
+from pgback.progress import human_size
+from pgback.schedule import missed_fires, next_fire, seconds_until
+
+log = logging.getLogger("pgback.serve")
+
+EXIT_STOPPED = 0  # stopped while idle, or the running backup finished within the grace period
+EXIT_ABORTED = 143  # a running backup had to be cancelled (128 + SIGTERM, what Docker expects)
+
+# The longest single wait: re-reading the clock at least once a minute keeps the schedule right
+# when the wall clock jumps (NTP step, suspended VM) and costs nothing in virtual time.
+MAX_WAIT_CHUNK = 60.0
+IDLE_WAIT = 3600.0  # cron disabled: nothing to wake up for but a stop request
+SUPERVISE_POLL = 0.1  # seconds between checks of "stop requested?" while a backup runs
+CANCEL_TIMEOUT = 60.0  # after cancel: how long to wait for the engine's cleanup before exiting
+
+Clock = Callable[[], datetime]
+Wait = Callable[[float], bool]
+
+
+class BackupFn(Protocol):
+    """What the loop calls for one backup; `run_backup` in production."""
+
+    def __call__(
+        self, settings: Settings, *, clock: Clock, cancel: threading.Event
+    ) -> BackupResult: ...
+
+
+class FastForwardClock:
+    """Virtual time for tests and scenarios: time flows as usual, but waits are skipped.
+
+    `now()` is the real time plus every second `wait()` skipped so far (plus `start - real now`
+    when a start is given). A backup therefore takes its real duration while the hours between
+    two cron times take none. Thread-safe: the backup worker reads the clock too.
+    """
+
+    def __init__(self, stop: threading.Event | None = None, start: datetime | None = None):
+        self.stop = stop or threading.Event()
+        self._offset = timedelta(0) if start is None else start - utc_now()
+        self._lock = threading.Lock()
+        self.waited = timedelta(0)  # total virtual time skipped, for assertions
+
+    def now(self) -> datetime:
+        with self._lock:
+            return utc_now() + self._offset
+
+    def wait(self, seconds: float) -> bool:
+        if self.stop.is_set():
+            return True
+        with self._lock:
+            self._offset += timedelta(seconds=seconds)
+            self.waited += timedelta(seconds=seconds)
+        return self.stop.is_set()
+
+
+def serve_loop(
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    wait: Wait | None = None,
+    stop: threading.Event | None = None,
+    abort: threading.Event | None = None,
+    backup: BackupFn = run_backup,
+    max_runs: int | None = None,
+) -> int:
+    """Run the schedule until stopped (or `max_runs` attempts); return the exit code.
+
+    `wait(seconds)` must return True when the loop should stop; by default it is `stop.wait`,
+    so setting `stop` (what the signal handlers do) ends a wait at once. `abort` set while a
+    backup runs cancels it without waiting for the grace period (a second signal).
+    """
+    stop = stop or threading.Event()
+    scheduler = Scheduler(settings, clock=clock, stop=stop, abort=abort, backup=backup)
+    return scheduler.run(wait or stop.wait, max_runs=max_runs)
+
+
+class Scheduler:
+    """The sidecar's state and its runs. One instance per `serve` process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = utc_now,
+        stop: threading.Event | None = None,
+        abort: threading.Event | None = None,
+        backup: BackupFn = run_backup,
+    ) -> None:
+        check_serve_settings(settings)
+        self.settings = settings
+        self.clock = clock
+        self.stop = stop or threading.Event()
+        self.abort = abort or threading.Event()
+        self.backup = backup
+        self.runs = 0  # attempts made by this process (for max_runs)
+        self._status_lock = threading.Lock()
+        self.status = self._initial_status()
+        self._secrets = [
+            value.reveal() for name in SECRET_KEYS if (value := getattr(settings, name))
+        ]
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    @property
+    def cron(self) -> str | None:
+        return None if self.settings.disable_cron else self.settings.backup_cron
+
+    def run(self, wait: Wait, *, max_runs: int | None = None) -> int:
+        self._save()
+        self._log_start()
+        try:
+            return self._run(wait, max_runs)
+        finally:
+            self._update(state=STATE_STOPPED, next_fire=None, running_since=None)
+            log.info("serve stopped")
+
+    def _run(self, wait: Wait, max_runs: int | None) -> int:
+        if self.settings.run_on_start:
+            log.info("running the start-up backup (run_on_start)")
+            if self.run_once():
+                return EXIT_ABORTED
+        if self.cron is None:
+            return self._idle(wait, max_runs)
+        fire = next_fire(self.cron, self.clock(), self.settings.cron_timezone)
+        while not self._done(max_runs):
+            self._announce(fire)
+            if self._wait_until(fire, wait):
+                return EXIT_STOPPED
+            woke = self.clock()
+            self._skip(missed_fires(self.cron, fire, woke, self.settings.cron_timezone), "late")
+            if self.run_once():
+                return EXIT_ABORTED
+            ended = self.clock()
+            self._skip(missed_fires(self.cron, woke, ended, self.settings.cron_timezone), "busy")
+            fire = next_fire(self.cron, ended, self.settings.cron_timezone)
+        return EXIT_STOPPED
+
+    def _done(self, max_runs: int | None) -> bool:
+        return self.stop.is_set() or (max_runs is not None and self.runs >= max_runs)
+
+    def _idle(self, wait: Wait, max_runs: int | None) -> int:
+        """Cron disabled (a restore-only sidecar): stay up, doing nothing, until stopped."""
+        self._update(next_fire=None)
+        if not self._done(max_runs):
+            log.info("cron disabled: idle until stopped (restore-only sidecar)")
+        while not self._done(max_runs):
+            if wait(IDLE_WAIT):
+                break
+        return EXIT_STOPPED
+
+    def _wait_until(self, fire: datetime, wait: Wait) -> bool:
+        """Wait until `fire` in chunks; True when asked to stop first."""
+        while True:
+            remaining = seconds_until(fire, self.clock())
+            if remaining <= 0:
+                return False
+            if wait(min(remaining, MAX_WAIT_CHUNK)) or self.stop.is_set():
+                return True
+
+    def _announce(self, fire: datetime) -> None:
+        self._update(next_fire=fire)
+        log.info(
+            "next backup at %s (in %s)",
+            fire.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            format_duration(fire - self.clock()),
+        )
+
+    def _skip(self, count: int, why: str) -> None:
+        if not count:
+            return
+        self._update(skipped_total=self.status.skipped_total + count)
+        cause = "while the previous backup ran" if why == "busy" else "while the process slept"
+        log.warning("skipped %d scheduled run(s) that fell %s: runs are not stacked", count, cause)
+
+    def _log_start(self) -> None:
+        schedule = (
+            "cron disabled"
+            if self.cron is None
+            else f"cron {self.cron!r} ({self.settings.cron_timezone})"
+        )
+        log.info(
+            "serve started (pgback %s, pid %d): %s, run_on_start=%s, state in %s",
+            __version__,
+            os.getpid(),
+            schedule,
+            str(self.settings.run_on_start).lower(),
+            self.settings.state_dir,
+        )
+
+    # --- one run ------------------------------------------------------------------------------
+
+    def run_once(self) -> bool:
+        """One guarded backup attempt; True when it had to be cancelled (the process stops)."""
+        self.runs += 1
+        started = self.clock()
+        cancel = threading.Event()
+        self._update(state=STATE_RUNNING, running_since=started)
+        worker = threading.Thread(
+            target=self._attempt, args=(started, cancel), name="pgback-backup", daemon=True
+        )
+        worker.start()
+        if not self._supervise(worker, cancel):
+            return False
+        success = self.status.last_success
+        if success is not None and success.started_at == started:
+            return False  # it completed as the cancel arrived: the set is whole, keep it
+        self._record_aborted(started)
+        return True
+
+    def _supervise(self, worker: threading.Thread, cancel: threading.Event) -> bool:
+        """Wait for the worker; on stop, give it the grace period, then cancel it."""
+        while worker.is_alive() and not self.stop.is_set():
+            worker.join(SUPERVISE_POLL)
+        if not worker.is_alive():
+            return False
+        grace = self.settings.stop_grace_period.total_seconds()
+        log.info(
+            "stop requested: the running backup has %s to finish",
+            format_duration(self.settings.stop_grace_period),
+        )
+        deadline = time.monotonic() + grace
+        while worker.is_alive() and time.monotonic() < deadline and not self.abort.is_set():
+            worker.join(min(SUPERVISE_POLL, max(deadline - time.monotonic(), 0)))
+        if not worker.is_alive():
+            return False
+        log.warning("cancelling the running backup: its partial set is being removed")
+        cancel.set()
+        worker.join(CANCEL_TIMEOUT)
+        if worker.is_alive():
+            log.error("the backup did not stop %ds after cancel; exiting anyway", CANCEL_TIMEOUT)
+        return True
+
+    def _attempt(self, started: datetime, cancel: threading.Event) -> None:
+        """The worker: hooks, backup, status, notifications. Never raises."""
+        try:
+            record = self._backup(started, cancel)
+            if record is None or (cancel.is_set() and not record.success):
+                return  # skipped (lock held), or cancelled: the supervisor records it
+            self._record(record)
+            self._notify(record, cancel)
+        except Exception as exc:  # a bug here must not kill the sidecar silently
+            log.error("internal error around the backup: %s: %s", type(exc).__name__, exc)
+            self._record(RunRecord(started, self.clock(), False, error=self._describe(exc)))
+
+    def _backup(self, started: datetime, cancel: threading.Event) -> RunRecord | None:
+        """Pre-hook and backup; None when another backup holds the lock."""
+        try:
+            if self.settings.pre_backup_hook:
+                run_hook(self.settings.pre_backup_hook, what="pre-backup hook", cancel=cancel)
+            result = self.backup(self.settings, clock=self.clock, cancel=cancel)
+        except LockedError as exc:
+            self._update(
+                state=STATE_IDLE,
+                running_since=None,
+                skipped_total=self.status.skipped_total + 1,
+            )
+            log.warning("scheduled backup skipped: %s", self._describe(exc))
+            return None
+        except Exception as exc:
+            return RunRecord(started, self.clock(), False, error=self._describe(exc))
+        self._update(sets_kept=self._sets_kept(result))
+        return RunRecord(
+            started, self.clock(), True, set_id=result.set_id, bytes=result.manifest.size
+        )
+
+    def _sets_kept(self, result: BackupResult) -> int | None:
+        """Complete sets in storage after the run (for /metrics); None when unknown."""
+        if result.purge:
+            return sum(1 for o in result.purge if o.decision.keep and o.summary.complete)
+        if not self.settings.s3_bucket:
+            return None
+        try:
+            # one listing, no manifest reads: a set is complete when its manifest exists
+            sets = scan_sets(
+                make_storage(self.settings), self.settings.upload_prefix, read_manifests=False
+            )
+        except PgbackError as exc:
+            log.warning("cannot count the sets in storage: %s", self._describe(exc))
+            return None
+        return sum(1 for s in sets if any(_is_manifest(o.key) for o in s.objects))
+
+    def _describe(self, exc: BaseException) -> str:
+        text = str(exc) if isinstance(exc, PgbackError) else f"{type(exc).__name__}: {exc}"
+        # engine messages are already masked; this also covers third-party exception texts
+        return mask(" ".join(text.split()), self._secrets) or type(exc).__name__
+
+    def _record(self, record: RunRecord) -> None:
+        status = self.status
+        if record.success:
+            self._update(
+                state=STATE_IDLE,
+                running_since=None,
+                last_run=record,
+                last_success=record,
+                consecutive_failures=0,
+                runs_total=status.runs_total + 1,
+            )
+            log.info(
+                "backup succeeded: set %s, %s in %s",
+                record.set_id,
+                human_size(record.bytes or 0),
+                format_duration(timedelta(seconds=round(record.duration_seconds))),
+            )
+            return
+        self._update(
+            state=STATE_IDLE,
+            running_since=None,
+            last_run=record,
+            consecutive_failures=status.consecutive_failures + 1,
+            failures_total=status.failures_total + 1,
+            runs_total=status.runs_total + 1,
+        )
+        log.error("backup failed (%d in a row): %s", self.status.consecutive_failures, record.error)
+
+    def _record_aborted(self, started: datetime) -> None:
+        """A cancelled run is a failed run: the scheduled set does not exist."""
+        record = RunRecord(started, self.clock(), False, error="cancelled: the sidecar was stopped")
+        self._record(record)
+
+    def _notify(self, record: RunRecord, cancel: threading.Event) -> None:
+        """Post-hook and webhook; their failures are logged, never turned into a failed run."""
+        outcome = "success" if record.success else "failure"
+        if self.settings.post_backup_hook:
+            env = {"PGBACK_STATUS": outcome, "PGBACK_SET_ID": record.set_id or ""}
+            if record.error:
+                env["PGBACK_ERROR"] = record.error
+            try:
+                run_hook(
+                    self.settings.post_backup_hook, what="post-backup hook", cancel=cancel, env=env
+                )
+            except PgbackError as exc:
+                log.warning("%s", self._describe(exc))
+        if self.settings.webhook_url:
+            post_webhook(self.settings.webhook_url, self._webhook_payload(record, outcome))
+
+    def _webhook_payload(self, record: RunRecord, outcome: str) -> dict[str, Any]:
+        return {
+            "event": f"backup.{outcome}",
+            "host": hostname(),
+            "tool_version": __version__,
+            "upload_prefix": self.settings.upload_prefix,
+            "consecutive_failures": self.status.consecutive_failures,
+            **record.to_json(),
+        }
+
+    # --- status -------------------------------------------------------------------------------
+
+    def _initial_status(self) -> Status:
+        """Carry the last results over a restart (state_dir on a volume); reset the rest."""
+        try:
+            previous = read_status(self.settings) or Status()
+        except PgbackError as exc:
+            log.warning("%s: starting with a fresh status", exc)
+            previous = Status()
+        return Status(
+            state=STATE_IDLE,
+            pid=os.getpid(),
+            serve_started_at=self.clock(),
+            cron=self.cron,
+            timezone=self.settings.cron_timezone,
+            cron_disabled=self.cron is None,
+            last_run=previous.last_run,
+            last_success=previous.last_success,
+            consecutive_failures=previous.consecutive_failures,
+            failures_total=previous.failures_total,
+            runs_total=previous.runs_total,
+            skipped_total=previous.skipped_total,
+            sets_kept=previous.sets_kept,
+        )
+
+    def _update(self, **changes: Any) -> None:
+        with self._status_lock:
+            self.status = replace(self.status, **changes)
+        self._save()
+
+    def _save(self) -> None:
+        with self._status_lock:
+            status = replace(self.status, updated_at=self.clock())
+            try:
+                write_status(self.settings, status)
+            except OSError as exc:
+                # keep backing up: a full or read-only state_dir only blinds the health check
+                log.error("cannot write the status file in %s: %s", self.settings.state_dir, exc)
+
+
+def _is_manifest(key: str) -> bool:
+    return key.rsplit("/", 1)[-1] == naming.MANIFEST_NAME
+
+
+def check_serve_settings(settings: Settings) -> None:
+    """`serve` needs a schedule, or cron explicitly disabled."""
+    if not settings.disable_cron and not settings.backup_cron:
+        raise ConfigError(
+            [
+                "serve needs backup_cron (PGBACK_BACKUP_CRON or BACKUP_CRON, e.g. '0 2 * * *'), "
+                "or disable_cron=true for a restore-only sidecar"
+            ]
+        )
+
+
+# --- the real process: signals and the HTTP listener ----------------------------------------
+
+
+def run_serve(settings: Settings) -> int:
+    """The `pgback serve` command: the loop in real time, answering SIGTERM/SIGINT at once."""
+    stop = threading.Event()
+    abort = threading.Event()
+    scheduler = Scheduler(settings, clock=utc_now, stop=stop, abort=abort)
+    server = HealthServer.start(settings, utc_now) if settings.health_listen else None
+    previous = _install_signal_handlers(stop, abort)
+    try:
+        return scheduler.run(stop.wait)
+    finally:
+        _restore_signal_handlers(previous)
+        if server is not None:
+            server.close()
+
+
+_Handler = Callable[[int, FrameType | None], Any] | int | None
+
+
+def _install_signal_handlers(stop: threading.Event, abort: threading.Event) -> dict[int, _Handler]:
+    """First SIGTERM/SIGINT: stop (grace period for a running backup); second: cancel now.
+
+    The handler only sets events: logging from a signal handler can interleave with a log
+    line being written, so the loop logs what happened.
+    """
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            abort.set()
+        stop.set()
+
+    previous: dict[int, _Handler] = {}
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous[signum] = signal.signal(signum, handle)
+    return previous
+
+
+def _restore_signal_handlers(previous: dict[int, _Handler]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+class HealthServer:
+    """/healthz (200 or 503, one line) and /metrics (Prometheus text) in a daemon thread."""
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        host, port = parse_listen(settings.health_listen or "")
+        handler = _handler_class(settings, clock)
+        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        try:
+            self.httpd = server_class((host, port), handler)
+        except OSError as exc:
+            raise PgbackError(
+                f"health_listen {settings.health_listen}: cannot listen: {exc.strerror}"
+            ) from None
+        self.httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, name="pgback-health", daemon=True
+        )
+
+    @classmethod
+    def start(cls, settings: Settings, clock: Clock) -> HealthServer:
+        server = cls(settings, clock)
+        server._thread.start()
+        host, port = server.address
+        log.info("health endpoint on http://%s:%d/healthz and /metrics", host, port)
+        return server
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.httpd.server_address[:2]
+        return str(host), int(port)
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`HOST:PORT`, `:PORT` (all interfaces) or `[::]:PORT` -> (host, port)."""
+    host, _, port = text.rpartition(":")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _handler_class(settings: Settings, clock: Clock) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = f"pgback/{__version__}"
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/healthz":
+                ok, message = check_health(settings, now=clock())
+                self._reply(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, message)
+            elif path == "/metrics":
+                self._reply(HTTPStatus.OK, _metrics_text(settings, clock()), _METRICS_TYPE)
+            else:
+                self._reply(HTTPStatus.NOT_FOUND, "not found: try /healthz or /metrics")
+
+        def _reply(self, code: HTTPStatus, text: str, ctype: str = "text/plain") -> None:
+            body = (text.rstrip("\n") + "\n").encode()
+            self.send_response(code)
+            self.send_header("Content-Type", f"{ctype}; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            # probes hit this every few seconds: keep them out of the one-line-per-event log
+            log.debug("health endpoint: " + format, *args)
+
+    return Handler
+
+
+_METRICS_TYPE = "text/plain; version=0.0.4"
+
+
+def _metrics_text(settings: Settings, now: datetime) -> str:
+    try:
+        status = read_status(settings)
+    except PgbackError:
+        status = None
+    ok, _ = check_health(settings, now=now)
+    return render_metrics(status, ok)
