@@ -1,0 +1,5 @@
+import sys
+
+from pgback.bench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,204 @@
+"""The five measurements, each on the same servers and the same database.
+
+(a) floor: `pg_dump -Fc -Z0` into a pipe the benchmark reads and discards (`-f /dev/null`
+    fails at the end: pg_dump fsyncs its output file);
+(b) pg_back-style: `pg_dump -Fc` (default compression) to a file, then age-encrypt the file,
+    then upload the file (boto3 `upload_file`), one after the other, as pg_back does;
+(c) `pgback backup` (the real command line, a subprocess) with age encryption to the endpoint;
+(d) `pg_restore` from (b)'s local dump file into a fresh database on the target server;
+(e) `pgback restore latest` into the target server, where that database no longer exists.
+Each restore is checked (row count) and its database dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyrage
+from psycopg.conninfo import make_conninfo
+
+from pgback.bench.dataset import Dataset, drop_database, row_count
+from pgback.bench.probes import BenchError, ChildRun, discard, run_child
+from pgback.bench.servers import BUCKET, Servers
+
+MIB = 1024 * 1024
+_PRIVATE_PREFIXES = ("PG", "AWS_", "S3_", "AGE_", "CIPHER_")
+
+
+@dataclass
+class Context:
+    servers: Servers
+    dataset: Dataset
+    workdir: Path
+    prefix: str  # upload prefix of this size's sets
+    recipient: str
+    identity: str
+    pg_dump_file: Path | None = None  # (b)'s output, restored by (d)
+
+    @property
+    def bindir(self) -> Path:
+        return self.servers.source.bindir
+
+    def tool(self, name: str) -> str:
+        return str(self.bindir / name)
+
+
+def clean_env() -> dict[str, str]:
+    """Our environment without libpq, pgback, AWS or age settings that could leak in."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_PREFIXES)}
+
+
+def pgback_env(ctx: Context) -> dict[str, str]:
+    source = ctx.servers.source
+    endpoint = ctx.servers.endpoint
+    return {
+        **clean_env(),
+        **source.env(),
+        "PGBACK_PG_BIN_DIR": str(ctx.bindir),
+        "PGBACK_S3_BUCKET": BUCKET,
+        "PGBACK_S3_ENDPOINT": endpoint.url,
+        "PGBACK_S3_REGION": endpoint.region,
+        "PGBACK_S3_KEY_ID": endpoint.access_key,
+        "PGBACK_S3_SECRET": endpoint.secret_key,
+        "PGBACK_S3_FORCE_PATH": "true",
+        "PGBACK_UPLOAD_PREFIX": ctx.prefix,
+        "PGBACK_ENCRYPT": "true",
+        "PGBACK_CIPHER_PUBLIC_KEY": ctx.recipient,
+        "PGBACK_INCLUDE_DBS": ctx.dataset.dbname,
+        "PGBACK_STATE_DIR": str(ctx.workdir / "state"),
+        "PGBACK_PROGRESS": "never",
+    }
+
+
+def _mib(value: int | None) -> float | None:
+    return None if value is None else round(value / MIB, 1)
+
+
+def _child_summary(run: ChildRun) -> dict[str, Any]:
+    return {
+        "seconds": round(run.seconds, 2),
+        "peak_rss_mib": _mib(run.peak_rss),
+        "tree_max_rss_mib": _mib(run.tree_max_rss),
+        "disk_write_bytes": run.write_bytes,
+        "disk_cancelled_write_bytes": run.cancelled_write_bytes,
+    }
+
+
+def floor_dump(ctx: Context) -> dict[str, Any]:
+    """(a) pg_dump -Fc -Z0 into a pipe that discards."""
+    argv = [ctx.tool("pg_dump"), "-Fc", "-Z0", "-d", ctx.dataset.dbname]
+    env = {**clean_env(), **ctx.servers.source.env()}
+    run = run_child(argv, env=env, stdout_sink=discard).check("pg_dump -Fc -Z0")
+    return {"seconds": round(run.seconds, 2), "output_bytes": run.stdout_bytes}
+
+
+def pg_back_style(ctx: Context) -> dict[str, Any]:
+    """(b) dump to a file with default compression, encrypt the file, upload the file."""
+    dump = ctx.workdir / f"{ctx.dataset.dbname}.dump"
+    encrypted = dump.with_name(dump.name + ".age")
+    env = {**clean_env(), **ctx.servers.source.env()}
+    dumped = run_child(
+        [ctx.tool("pg_dump"), "-Fc", "-d", ctx.dataset.dbname, "-f", str(dump)], env=env
+    ).check("pg_dump -Fc")
+    started = time.perf_counter()
+    age = shutil.which("age")
+    if age:
+        argv = [age, "-r", ctx.recipient, "-o", str(encrypted), str(dump)]
+        run_child(argv, env=clean_env()).check("age -r")
+        encrypt_tool = "age CLI " + _age_version(age)
+    else:
+        recipient = pyrage.x25519.Recipient.from_str(ctx.recipient)
+        pyrage.encrypt_file(str(dump), str(encrypted), [recipient])
+        encrypt_tool = "pyrage.encrypt_file"
+    encrypt_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    key = f"{ctx.prefix}-pg_back/{encrypted.name}"
+    ctx.servers.endpoint.client().upload_file(str(encrypted), BUCKET, key)
+    upload_seconds = time.perf_counter() - started
+    sizes = {"dump_bytes": dump.stat().st_size, "encrypted_bytes": encrypted.stat().st_size}
+    encrypted.unlink()
+    ctx.pg_dump_file = dump
+    return {
+        "seconds": round(dumped.seconds + encrypt_seconds + upload_seconds, 2),
+        "dump_seconds": round(dumped.seconds, 2),
+        "encrypt_seconds": round(encrypt_seconds, 2),
+        "upload_seconds": round(upload_seconds, 2),
+        "encrypt_tool": encrypt_tool,
+        "upload": "boto3 upload_file (default TransferConfig)",
+        **sizes,
+    }
+
+
+def _age_version(age: str) -> str:
+    import subprocess
+
+    done = subprocess.run([age, "--version"], capture_output=True, text=True, check=False)
+    return done.stdout.strip()
+
+
+def pgback_backup(ctx: Context) -> dict[str, Any]:
+    """(c) the real `pgback backup` command line, measured as a child process."""
+    argv = [sys.executable, "-m", "pgback", "backup"]
+    run = run_child(argv, env=pgback_env(ctx)).check("pgback backup")
+    set_id = run.stdout_text.strip().splitlines()[-1]
+    client = ctx.servers.endpoint.client()
+    listed = client.list_objects_v2(Bucket=BUCKET, Prefix=f"{ctx.prefix}/{set_id}/")
+    objects = {item["Key"].rsplit("/", 1)[1]: item["Size"] for item in listed.get("Contents", [])}
+    database_object = next(
+        (size for name, size in objects.items() if name.startswith(ctx.dataset.dbname + ".")),
+        None,
+    )
+    if database_object is None:
+        raise BenchError(f"pgback backup stored no object for {ctx.dataset.dbname}: {objects}")
+    return {
+        **_child_summary(run),
+        "set_id": set_id,
+        "database_object_bytes": database_object,
+        "set_bytes": sum(objects.values()),
+        "objects": len(objects),
+    }
+
+
+def pg_restore_file(ctx: Context) -> dict[str, Any]:
+    """(d) pg_restore from the local dump file into a fresh database."""
+    if ctx.pg_dump_file is None:
+        raise BenchError("pg_restore needs the dump file of the pg_back-style run")
+    target = ctx.servers.target
+    argv = [ctx.tool("pg_restore"), "--exit-on-error", "--create", "-d", "postgres"]
+    run = run_child([*argv, str(ctx.pg_dump_file)], env={**clean_env(), **target.env()})
+    run.check("pg_restore")
+    _check_restored(ctx, "pg_restore")
+    ctx.pg_dump_file.unlink()
+    ctx.pg_dump_file = None
+    return {"seconds": round(run.seconds, 2)}
+
+
+def pgback_restore(ctx: Context) -> dict[str, Any]:
+    """(e) `pgback restore latest` into the target server (the database is created)."""
+    target = ctx.servers.target
+    conninfo = make_conninfo(
+        "", host=target.host, port=str(target.port), user=target.user, dbname="postgres"
+    )
+    env = {
+        **pgback_env(ctx),
+        "PGBACK_CIPHER_PRIVATE_KEY": ctx.identity,
+        "PGBACK_TARGET_PASSWORD": target.password,
+    }
+    argv = [sys.executable, "-m", "pgback", "restore", "latest", "--target", conninfo]
+    run = run_child(argv, env=env).check("pgback restore")
+    _check_restored(ctx, "pgback restore")
+    return _child_summary(run)
+
+
+def _check_restored(ctx: Context, what: str) -> None:
+    target = ctx.servers.target
+    restored = row_count(target, ctx.dataset.dbname)
+    if restored != ctx.dataset.rows:
+        raise BenchError(f"{what} restored {restored} rows, expected {ctx.dataset.rows}")
+    drop_database(target, ctx.dataset.dbname)

@@ -1,0 +1,196 @@
+"""Measuring one child process: wall time, its own peak RSS, and what it wrote to disk.
+
+- Peak RSS of the child itself (not its children): the kernel's high-water mark VmHWM, read from
+  /proc/<pid>/status every few milliseconds while it runs (it only grows, so the last reading is
+  the peak up to a few milliseconds before exit). `wait4` also reports ru_maxrss, but that is the
+  largest of the child and every descendant it waited for (pg_dump, pg_restore), so it is kept
+  only as an upper bound.
+- Local disk writes of the child and all its descendants: /proc/<pid>/io `write_bytes` counts
+  bytes a process caused to be sent to a block device (page-cache writeback included); when a
+  process is reaped its counters are added to its parent's. So the benchmark's own counter,
+  read before the child starts and after it is reaped, grows by exactly what the child and its
+  descendants wrote (the benchmark itself writes nothing meanwhile; the long-running servers are
+  not reaped and do not count). Pipes, sockets and tmpfs are not block devices and never count.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+SAMPLE_INTERVAL = 0.01
+DISCARD_CHUNK = 1024 * 1024
+
+
+@dataclass
+class ChildRun:
+    argv: list[str]
+    seconds: float
+    returncode: int
+    peak_rss: int | None  # bytes: VmHWM of the child process itself (None: exited too soon)
+    tree_max_rss: int  # bytes: wait4 ru_maxrss, the largest of the child and its descendants
+    write_bytes: int  # bytes sent to block devices by the child and its descendants
+    cancelled_write_bytes: int  # of those, dirtied then truncated/deleted before writeback
+    stdout_bytes: int = 0
+    stdout_text: str = ""
+    stderr_tail: list[str] = field(default_factory=list)
+
+    def check(self, what: str) -> ChildRun:
+        if self.returncode != 0:
+            tail = "\n".join(self.stderr_tail[-15:])
+            raise BenchError(f"{what} failed (exit {self.returncode}): {self.argv[0]}\n{tail}")
+        return self
+
+
+class BenchError(RuntimeError):
+    """A benchmark step failed; the message says which and carries the program's stderr."""
+
+
+def read_io(pid: int | str = "self") -> dict[str, int]:
+    """The counters of /proc/<pid>/io ({} when the process is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/io").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return {}
+    counters: dict[str, int] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if value.strip().isdigit():
+            counters[name.strip()] = int(value)
+    return counters
+
+
+def read_hwm(pid: int) -> int | None:
+    """VmHWM (peak resident set size) of a live process in bytes, None once it has exited."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    for line in text.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return None  # a zombie has no memory lines
+
+
+def device_sectors_written(path: Path) -> int | None:
+    """Sectors (512 B) written to the block device holding `path`, or None when unknown."""
+    dev = os.stat(path).st_dev
+    stat = Path(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}/stat")
+    try:
+        fields = stat.read_text().split()
+    except OSError:
+        return None
+    return int(fields[6]) if len(fields) > 6 else None
+
+
+def discard(stream: IO[bytes]) -> int:
+    """Read a pipe to its end into one reused buffer; the number of bytes read."""
+    buffer = bytearray(DISCARD_CHUNK)
+    view = memoryview(buffer)
+    total = 0
+    readinto = getattr(stream, "readinto", None)
+    assert readinto is not None
+    while True:
+        count = readinto(view)
+        if not count:
+            return int(total)
+        total += count
+
+
+class _Sampler(threading.Thread):
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True, name=f"probe-{pid}")
+        self.pid = pid
+        self.peak: int | None = None
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            hwm = read_hwm(self.pid)
+            if hwm is not None:
+                self.peak = max(self.peak or 0, hwm)
+            self._halt.wait(SAMPLE_INTERVAL)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+def run_child(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    stdout_sink: Callable[[IO[bytes]], int] | None = None,
+    cwd: Path | None = None,
+) -> ChildRun:
+    """Run `argv` to its end and measure it (see the module's docstring for what and how).
+
+    stdout goes to `stdout_sink` (run in a thread; returns the byte count) or is kept as text.
+    """
+    io_before = read_io()
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        list(argv),
+        env=dict(env),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    sampler = _Sampler(proc.pid)
+    sampler.start()
+    stderr_tail: deque[str] = deque(maxlen=40)
+    stdout_parts: list[bytes] = []
+    counted: list[int] = []
+
+    def drain_stderr() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            stderr_tail.append(raw.decode("utf-8", "replace").rstrip())
+
+    def drain_stdout() -> None:
+        assert proc.stdout is not None
+        if stdout_sink is not None:
+            counted.append(stdout_sink(proc.stdout))
+        else:
+            stdout_parts.append(proc.stdout.read())
+
+    drains = [
+        threading.Thread(target=drain_stderr, daemon=True),
+        threading.Thread(target=drain_stdout, daemon=True),
+    ]
+    for thread in drains:
+        thread.start()
+    # wait4 rather than Popen.wait: it also returns the child's resource usage
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    sampler.stop()
+    for thread in drains:
+        thread.join()
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    proc.stderr.close()
+    io_after = read_io()
+    stdout = b"".join(stdout_parts)
+    return ChildRun(
+        argv=list(argv),
+        seconds=seconds,
+        returncode=proc.returncode,
+        peak_rss=sampler.peak,
+        tree_max_rss=usage.ru_maxrss * 1024,
+        write_bytes=io_after.get("write_bytes", 0) - io_before.get("write_bytes", 0),
+        cancelled_write_bytes=(
+            io_after.get("cancelled_write_bytes", 0) - io_before.get("cancelled_write_bytes", 0)
+        ),
+        stdout_bytes=counted[0] if counted else len(stdout),
+        stdout_text=stdout.decode("utf-8", "replace"),
+        stderr_tail=list(stderr_tail),
+    )

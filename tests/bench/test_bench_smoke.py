@@ -1,0 +1,56 @@
+"""The benchmark runs end to end at a tiny size: every measurement, a valid JSON, a table.
+
+No timing assertions: this checks the benchmark's code, not pgback's speed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pgback.bench.cli import main
+from pgback.bench.report import TARGETS
+
+pytestmark = pytest.mark.integration
+
+STEPS = ("a_floor", "b_pg_back_style", "c_pgback_backup", "d_pg_restore", "e_pgback_restore")
+
+
+def test_bench_tiny_size_produces_every_measurement_and_valid_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench.json"
+
+    code = main(["--size", "0.005", "--json", str(out), "--quiet"])
+
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert {"machine", "postgresql", "endpoint", "versions", "runs"} <= result.keys()
+    assert result["machine"]["cores"] >= 1
+    assert result["postgresql"]["server"].startswith("PostgreSQL")
+    assert result["endpoint"]["kind"] in ("rclone", "moto")
+    (run,) = result["runs"]
+    assert run["dataset"]["rows"] > 0
+    for step in STEPS:
+        assert run[step]["seconds"] > 0, step
+    assert run["a_floor"]["output_bytes"] > 0
+    assert run["b_pg_back_style"]["dump_bytes"] > 0
+    assert run["c_pgback_backup"]["database_object_bytes"] > 0
+    for step in ("c_pgback_backup", "e_pgback_restore"):
+        assert run[step]["peak_rss_mib"] > 0, step
+        assert run[step]["disk_write_bytes"] >= 0, step
+    assert set(run["ratios"]) == {"c/a", "c/b", "e/d", "size c/b"}
+    assert set(run["targets"]) == {name for name, _, _ in TARGETS}
+    assert "(e) `pgback restore latest`" in capsys.readouterr().out
+
+
+def test_bench_sizes_option_rejects_a_non_positive_size(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--sizes", "0.5,0"])
+
+    assert exit_info.value.code == 2
+    assert "sizes must be positive" in capsys.readouterr().err
