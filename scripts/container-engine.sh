@@ -419,8 +419,11 @@ build_sidecar() {
 	fi
 	local pull=(--pull=never)
 	[[ "$CLI" == podman ]] || pull=(--pull=false)
+	# Debian's own client tools by default: they match the local PostgreSQL image (15) and
+	# come from the only package mirror these machines reach
+	local apt_source="${PGBACK_SIDECAR_PG_APT_SOURCE:-debian}"
 	step "build $SIDECAR_IMAGE from ./Dockerfile" \
-		"$CLI" build "${pull[@]}" "${build_opts[@]}" \
+		"$CLI" build "${pull[@]}" "${build_opts[@]}" --build-arg "PG_APT_SOURCE=$apt_source" \
 		-t "$SIDECAR_IMAGE" -f "$REPO_ROOT/Dockerfile" "$REPO_ROOT" >&2
 }
 
