@@ -6,13 +6,17 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 from pgback import __version__
 from pgback.config import KEYS, Settings, load_settings
-from pgback.errors import PgbackError
+from pgback.errors import Interrupted, PgbackError
 from pgback.logs import setup_logging
 from pgback.render import (
     render_config,
@@ -39,10 +43,48 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(config_file=args.config, overrides=overrides)
 
 
+@contextmanager
+def _cancel_on_stop_signals() -> Iterator[tuple[threading.Event, list[int]]]:
+    """The first SIGTERM or SIGINT sets the event (the run aborts its uploads and removes its
+    partial set); the previous handlers come back, so a second signal acts at once."""
+    cancel = threading.Event()
+    received: list[int] = []
+    watched = (signal.SIGTERM, signal.SIGINT)
+    previous = {signum: signal.getsignal(signum) for signum in watched}
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        cancel.set()
+        restore()
+
+    for signum in watched:
+        signal.signal(signum, handle)
+    try:
+        yield cancel, received
+    finally:
+        restore()
+
+
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.backup import run_backup
 
-    result = run_backup(settings)
+    with _cancel_on_stop_signals() as (cancel, received):
+        try:
+            result = run_backup(settings, cancel=cancel)
+        except PgbackError:
+            if not received:
+                raise
+            name = signal.Signals(received[0]).name
+            stopped = Interrupted(
+                f"backup interrupted by {name}: its uploads were aborted and its partial set "
+                "removed (no manifest); run `pgback backup` again"
+            )
+            stopped.exit_code = 128 + received[0]
+            raise stopped from None
     print(result.set_id)
     if result.purge:
         print(render_purge(result.purge, dry_run=False), end="")
@@ -117,7 +159,14 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     print(render_verify(set_id, checks), end="")
     failed = [c for c in checks if not c.ok]
     if failed:
-        raise PgbackError(f"verify: {len(failed)} of {len(checks)} file(s) of set {set_id} failed")
+        error = PgbackError(
+            f"verify: {len(failed)} of {len(checks)} file(s) of set {set_id} failed, the first: "
+            f"{failed[0].detail}"
+        )
+        # one kind of failure (all decryption, all integrity...): its exit code, else 1
+        codes = {c.error.exit_code if c.error else EXIT_FAILURE for c in failed}
+        error.exit_code = codes.pop() if len(codes) == 1 else EXIT_FAILURE
+        raise error
     return EXIT_OK
 
 

@@ -32,6 +32,21 @@ def mask(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def summary_line(stderr_tail: str) -> str:
+    """The line of a program's stderr that says what went wrong.
+
+    Usually the last one, but pg_restore and psql follow their error with context such as
+    `Command was: ALTER DATABASE ...`: the last line naming an error is the one to show.
+    """
+    lines = [line for line in stderr_tail.splitlines() if line.strip()]
+    if not lines:
+        return "no error output"
+    for line in reversed(lines):
+        if "error" in line.lower() or "fatal" in line.lower():
+            return line.strip()
+    return lines[-1].strip()
+
+
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Our environment minus our secrets, plus `extra` (e.g. PGPASSWORD for libpq)."""
     env = {
@@ -122,7 +137,7 @@ class Child:
         """A ProcessError for a failed run: `what`, exit status, and the last stderr line."""
         code = self.proc.returncode
         tail = self.stderr_tail()
-        last = tail.splitlines()[-1] if tail else "no error output"
+        last = summary_line(tail)
         status = f"exit {code}" if code is not None and code >= 0 else f"signal {-(code or 0)}"
         return ProcessError(
             f"{what}: {self.name} failed ({status}): {last}", returncode=code, stderr_tail=tail
@@ -154,7 +169,7 @@ def run(
         raise ProcessError(f"{what}: {Path(argv[0]).name} timed out after {timeout}s") from None
     if done.returncode != 0:
         tail = mask(done.stderr.decode("utf-8", "replace").strip(), secrets)
-        last = tail.splitlines()[-1] if tail else "no error output"
+        last = summary_line(tail)
         raise ProcessError(
             f"{what}: {Path(argv[0]).name} failed (exit {done.returncode}): {last}",
             returncode=done.returncode,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,8 @@ def populate_source(server: PostgresServer) -> None:
                 )
             )
     server.execute("GRANT alice TO bob")
+    # alice can dump every table but not read the server's files: an unprivileged backup role
+    server.execute("GRANT pg_read_all_data TO alice")
     for dbname, rows in {"postgres": POSTGRES_ROWS, **SOURCE_DATABASES}.items():
         if dbname != "postgres":
             server.execute(sql.SQL("CREATE DATABASE {} OWNER alice").format(sql.Identifier(dbname)))
@@ -100,7 +102,7 @@ def _env_value(value: Any) -> str:
 def make_pgback_env(
     pg: PostgresServer,
     s3: S3Server,
-    state_dir: Path,
+    default_state_dir: Path,
     bucket: str,
     *,
     server: PostgresServer | None = None,
@@ -124,7 +126,7 @@ def make_pgback_env(
         "PGBACK_S3_FORCE_PATH": "true",
         "PGBACK_S3_MAX_ATTEMPTS": "2",
         "PGBACK_UPLOAD_PREFIX": prefix,
-        "PGBACK_STATE_DIR": str(state_dir),
+        "PGBACK_STATE_DIR": str(default_state_dir),
         "PGBACK_PROGRESS": "never",
     }
     for name, value in keys.items():
@@ -141,11 +143,15 @@ def clean_base_env() -> dict[str, str]:
 
 
 def run_cli(
-    env: Mapping[str, str], *args: str, cwd: Path | None = None, timeout: float = 120
+    env: Mapping[str, str],
+    *args: str,
+    cwd: Path | None = None,
+    timeout: float = 120,
+    wrapper: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m pgback ARGS` with exactly this pgback environment."""
+    """`python -m pgback ARGS` with exactly this pgback environment (`wrapper`: e.g. strace)."""
     return subprocess.run(
-        [sys.executable, "-m", "pgback", *args],
+        [*wrapper, sys.executable, "-m", "pgback", *args],
         env={**clean_base_env(), **env},
         capture_output=True,
         text=True,
@@ -213,10 +219,6 @@ def assert_databases_identical(
 
 def all_source_databases() -> list[str]:
     return ["postgres", *SOURCE_DATABASES]
-
-
-def object_keys(s3: S3Server, bucket: str, prefix: str = "") -> list[str]:
-    return s3.list_keys(bucket, prefix)
 
 
 def pending_uploads(s3: S3Server, bucket: str) -> list[str]:

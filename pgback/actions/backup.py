@@ -8,6 +8,8 @@ what this run stored, and never writes the manifest.
 from __future__ import annotations
 
 import io
+import re
+import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -313,10 +315,32 @@ def _upload_child(
         if isinstance(exc, Interrupted):
             raise
         if exited_on_its_own not in (None, 0):
-            raise child.error(what) from None  # the dump's own error is the cause
+            raise _dump_error(child, what) from None  # the dump's own error is the cause
         raise
     log.info("%s done: %s", what, human_size(entry.size))
     return entry
+
+
+_DATABASE_GONE = re.compile(r'database ".*" does not exist')
+
+
+def _dump_error(child: Child, what: str) -> ProcessError:
+    """The dump program's failure, with what to do for the two a rerun fixes."""
+    error = child.error(what)
+    code = error.returncode
+    if _DATABASE_GONE.search(error.stderr_tail):
+        message = (
+            f"{what}: it no longer exists (dropped while the backup ran?): run the backup again"
+        )
+    elif code is not None and code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        message = (
+            f"{what}: {child.name} was killed by {name} (out of memory, or stopped by an "
+            "administrator?): run the backup again"
+        )
+    else:
+        return error
+    return ProcessError(message, returncode=code, stderr_tail=error.stderr_tail)
 
 
 def _upload(

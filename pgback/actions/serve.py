@@ -171,7 +171,7 @@ class Scheduler:
             log.info("serve stopped")
 
     def _run(self, wait: Wait, max_runs: int | None) -> int:
-        if self.settings.run_on_start:
+        if self.settings.run_on_start and not self._done(max_runs):
             log.info("running the start-up backup (run_on_start)")
             if self.run_once():
                 return EXIT_ABORTED

@@ -23,6 +23,7 @@ class FileCheck:
     entry: FileEntry
     ok: bool
     detail: str
+    error: PgbackError | None = None  # why it failed (its exit code is verify's)
 
 
 class _ListingPipe:
@@ -99,7 +100,7 @@ def _check_file(
         stream_plain(storage, entry, identities, _Discard())
         return FileCheck(entry, True, "size and sha256 match, readable")
     except PgbackError as exc:
-        return FileCheck(entry, False, str(exc))
+        return FileCheck(entry, False, str(exc), exc)
 
 
 def _pg_restore_list(

@@ -74,23 +74,73 @@ def unwrap_identity(wrapped: bytes, passphrase: str) -> list[Any]:
     return parse_identities(plain.decode())
 
 
+class _Relay:
+    """Passes reads and writes through, keeping any exception the stream itself raised.
+
+    pyrage turns an exception raised by our reader or writer into its own error type: the
+    cause (the object store went away, the run was cancelled, pg_restore exited) must reach
+    the caller as itself, with its exit code, not as an encryption failure.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.error: BaseException | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data: bytes = self._inner.read(size)
+        except BaseException as exc:
+            self.error = exc
+            raise
+        return data
+
+    def write(self, data: bytes) -> int:
+        try:
+            written: int = self._inner.write(data)
+        except BaseException as exc:
+            self.error = exc
+            raise
+        return written
+
+    def flush(self) -> None:
+        flush = getattr(self._inner, "flush", None)
+        if flush is None:
+            return
+        try:
+            flush()
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+
+def _raise_stream_error(*relays: _Relay) -> None:
+    for relay in relays:
+        if relay.error is not None:
+            raise relay.error
+
+
 def encrypt_stream(reader: Any, writer: Any, recipients: list[Any]) -> None:
     """Stream reader -> age -> writer (pyrage reads and writes in chunks, GIL released)."""
+    source, sink = _Relay(reader), _Relay(writer)
     try:
-        pyrage.encrypt_io(reader, writer, recipients)
-    except pyrage.EncryptError as exc:
+        pyrage.encrypt_io(source, sink, recipients)
+    except (pyrage.EncryptError, OSError) as exc:
+        _raise_stream_error(source, sink)
         raise CryptoError(f"age encryption failed: {exc}") from None
 
 
 def decrypt_stream(reader: Any, writer: Any, identities: list[Any], what: str) -> None:
+    source, sink = _Relay(reader), _Relay(writer)
     try:
-        pyrage.decrypt_io(reader, writer, identities)
-    except pyrage.DecryptError as exc:
+        pyrage.decrypt_io(source, sink, identities)
+    except (pyrage.DecryptError, OSError) as exc:
+        # pyrage reports a damaged payload as a bare OSError("decryption error")
+        _raise_stream_error(source, sink)
         if "No matching keys" in str(exc):
             raise CryptoError(
                 f"{what}: none of the given age identities can decrypt it "
                 "(wrong cipher_private_key or cipher_pass?)"
             ) from None
         raise CryptoError(
-            f"{what}: decryption failed ({exc}): the object may be corrupted"
+            f"{what}: decryption failed ({exc}): the object may be corrupted or truncated"
         ) from None

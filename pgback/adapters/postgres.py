@@ -96,9 +96,10 @@ class ConnParams:
         try:
             conn = psycopg.connect(autocommit=True, connect_timeout=10, **kwargs)  # type: ignore[arg-type]
         except psycopg.OperationalError as exc:
+            reason = _first_line(exc, self.secrets)
+            hint = _connect_hint(reason)
             raise DatabaseError(
-                f"cannot connect to PostgreSQL at {self.describe()}: "
-                f"{_first_line(exc, self.secrets)}"
+                f"cannot connect to PostgreSQL at {self.describe()}: {reason}{hint}"
             ) from None
         try:
             yield conn
@@ -127,6 +128,21 @@ def _first_line(exc: Exception, secrets: list[str]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+def _connect_hint(reason: str) -> str:
+    """What to do about a failed connection, from libpq's reason."""
+    text = reason.lower()
+    if "password authentication failed" in text or "no password supplied" in text:
+        return ": check the password (PGBACK_PASSWORD, its _FILE, PGPASSWORD or ~/.pgpass)"
+    if "does not exist" in text:
+        return ": check the user and database names"
+    if any(
+        marker in text
+        for marker in ("connection refused", "could not translate", "timeout", "timed out")
+    ):
+        return ": is the server running, and are host and port (PGBACK_HOST, PGBACK_PORT) right?"
+    return ""
 
 
 def dbname_arg(dbname: str) -> str:

@@ -24,7 +24,7 @@ import pyrage
 from psycopg.conninfo import make_conninfo
 
 from pgback.bench.dataset import Dataset, drop_database, row_count
-from pgback.bench.probes import BenchError, ChildRun, discard, run_child
+from pgback.bench.probes import BenchError, ChildRun, CpuMeter, discard, run_child
 from pgback.bench.servers import BUCKET, Servers
 
 MIB = 1024 * 1024
@@ -47,6 +47,17 @@ class Context:
 
     def tool(self, name: str) -> str:
         return str(self.bindir / name)
+
+
+def cpu_meter(ctx: Context) -> CpuMeter:
+    servers = ctx.servers
+    return CpuMeter(
+        {
+            "postgres_source": servers.source.pid,
+            "postgres_target": servers.target.pid,
+            "s3_endpoint": servers.endpoint.pid,
+        }
+    )
 
 
 def clean_env() -> dict[str, str]:
@@ -94,8 +105,11 @@ def floor_dump(ctx: Context) -> dict[str, Any]:
     """(a) pg_dump -Fc -Z0 into a pipe that discards."""
     argv = [ctx.tool("pg_dump"), "-Fc", "-Z0", "-d", ctx.dataset.dbname]
     env = {**clean_env(), **ctx.servers.source.env()}
+    meter = cpu_meter(ctx)
+    before = time.process_time()  # the benchmark's own reading of the pipe
     run = run_child(argv, env=env, stdout_sink=discard).check("pg_dump -Fc -Z0")
-    return {"seconds": round(run.seconds, 2), "output_bytes": run.stdout_bytes}
+    cpu = meter.stop(run.tree_cpu + time.process_time() - before)
+    return {"seconds": round(run.seconds, 2), "output_bytes": run.stdout_bytes, "cpu_seconds": cpu}
 
 
 def pg_back_style(ctx: Context) -> dict[str, Any]:
@@ -103,6 +117,8 @@ def pg_back_style(ctx: Context) -> dict[str, Any]:
     dump = ctx.workdir / f"{ctx.dataset.dbname}.dump"
     encrypted = dump.with_name(dump.name + ".age")
     env = {**clean_env(), **ctx.servers.source.env()}
+    meter = cpu_meter(ctx)
+    before = time.process_time()  # pyrage and boto3 run in the benchmark's process
     dumped = run_child(
         [ctx.tool("pg_dump"), "-Fc", "-d", ctx.dataset.dbname, "-f", str(dump)], env=env
     ).check("pg_dump -Fc")
@@ -110,17 +126,19 @@ def pg_back_style(ctx: Context) -> dict[str, Any]:
     age = shutil.which("age")
     if age:
         argv = [age, "-r", ctx.recipient, "-o", str(encrypted), str(dump)]
-        run_child(argv, env=clean_env()).check("age -r")
+        encrypt_cpu = run_child(argv, env=clean_env()).check("age -r").tree_cpu
         encrypt_tool = "age CLI " + _age_version(age)
     else:
         recipient = pyrage.x25519.Recipient.from_str(ctx.recipient)
         pyrage.encrypt_file(str(dump), str(encrypted), [recipient])
+        encrypt_cpu = 0.0
         encrypt_tool = "pyrage.encrypt_file"
     encrypt_seconds = time.perf_counter() - started
     started = time.perf_counter()
     key = f"{ctx.prefix}-pg_back/{encrypted.name}"
     ctx.servers.endpoint.client().upload_file(str(encrypted), BUCKET, key)
     upload_seconds = time.perf_counter() - started
+    cpu = meter.stop(dumped.tree_cpu + encrypt_cpu + time.process_time() - before)
     sizes = {"dump_bytes": dump.stat().st_size, "encrypted_bytes": encrypted.stat().st_size}
     encrypted.unlink()
     ctx.pg_dump_file = dump
@@ -132,6 +150,7 @@ def pg_back_style(ctx: Context) -> dict[str, Any]:
         "encrypt_tool": encrypt_tool,
         "upload": "boto3 upload_file (default TransferConfig)",
         **sizes,
+        "cpu_seconds": cpu,
     }
 
 
@@ -145,7 +164,9 @@ def _age_version(age: str) -> str:
 def pgback_backup(ctx: Context) -> dict[str, Any]:
     """(c) the real `pgback backup` command line, measured as a child process."""
     argv = [sys.executable, "-m", "pgback", "backup"]
+    meter = cpu_meter(ctx)
     run = run_child(argv, env=pgback_env(ctx)).check("pgback backup")
+    cpu = meter.stop(run.tree_cpu)
     set_id = run.stdout_text.strip().splitlines()[-1]
     client = ctx.servers.endpoint.client()
     listed = client.list_objects_v2(Bucket=BUCKET, Prefix=f"{ctx.prefix}/{set_id}/")
@@ -162,6 +183,7 @@ def pgback_backup(ctx: Context) -> dict[str, Any]:
         "database_object_bytes": database_object,
         "set_bytes": sum(objects.values()),
         "objects": len(objects),
+        "cpu_seconds": cpu,
     }
 
 
@@ -171,12 +193,14 @@ def pg_restore_file(ctx: Context) -> dict[str, Any]:
         raise BenchError("pg_restore needs the dump file of the pg_back-style run")
     target = ctx.servers.target
     argv = [ctx.tool("pg_restore"), "--exit-on-error", "--create", "-d", "postgres"]
+    meter = cpu_meter(ctx)
     run = run_child([*argv, str(ctx.pg_dump_file)], env={**clean_env(), **target.env()})
     run.check("pg_restore")
+    cpu = meter.stop(run.tree_cpu)
     _check_restored(ctx, "pg_restore")
     ctx.pg_dump_file.unlink()
     ctx.pg_dump_file = None
-    return {"seconds": round(run.seconds, 2)}
+    return {"seconds": round(run.seconds, 2), "cpu_seconds": cpu}
 
 
 def pgback_restore(ctx: Context) -> dict[str, Any]:
@@ -191,9 +215,11 @@ def pgback_restore(ctx: Context) -> dict[str, Any]:
         "PGBACK_TARGET_PASSWORD": target.password,
     }
     argv = [sys.executable, "-m", "pgback", "restore", "latest", "--target", conninfo]
+    meter = cpu_meter(ctx)
     run = run_child(argv, env=env).check("pgback restore")
+    cpu = meter.stop(run.tree_cpu)
     _check_restored(ctx, "pgback restore")
-    return _child_summary(run)
+    return {**_child_summary(run), "cpu_seconds": cpu}
 
 
 def _check_restored(ctx: Context, what: str) -> None:

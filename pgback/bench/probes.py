@@ -36,6 +36,7 @@ class ChildRun:
     returncode: int
     peak_rss: int | None  # bytes: VmHWM of the child process itself (None: exited too soon)
     tree_max_rss: int  # bytes: wait4 ru_maxrss, the largest of the child and its descendants
+    tree_cpu: float  # CPU seconds of the child and the descendants it reaped (wait4)
     write_bytes: int  # bytes sent to block devices by the child and its descendants
     cancelled_write_bytes: int  # of those, dirtied then truncated/deleted before writeback
     stdout_bytes: int = 0
@@ -77,6 +78,50 @@ def read_hwm(pid: int) -> int | None:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
     return None  # a zombie has no memory lines
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds of a live process and of the children it has reaped (0 when gone)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    fields = text.rsplit(")", 1)[1].split()
+    # utime, stime, cutime, cstime are fields 14-17 of stat(5); fields[0] is field 3
+    return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
+
+
+def machine_busy_cpu() -> float:
+    """CPU seconds all cores spent busy (not idle, not waiting for I/O) since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / CLOCK_TICKS
+
+
+class CpuMeter:
+    """Where the CPU went during one step: the measured command's process tree, the servers
+    (each server's main process and the children it reaped, e.g. a finished backend), and the
+    whole machine; what is left is other work on the machine (noise)."""
+
+    def __init__(self, servers: Mapping[str, int | None]) -> None:
+        self._servers = {name: pid for name, pid in servers.items() if pid}
+        self._start = self._snapshot()
+
+    def _snapshot(self) -> dict[str, float]:
+        snap = {name: process_cpu(pid) for name, pid in self._servers.items()}
+        snap["machine_busy"] = machine_busy_cpu()
+        return snap
+
+    def stop(self, tree_cpu: float | None = None) -> dict[str, float]:
+        end = self._snapshot()
+        used = {name: round(end[name] - self._start[name], 2) for name in end}
+        if tree_cpu is not None:
+            used["command_tree"] = round(tree_cpu, 2)
+            accounted = sum(v for k, v in used.items() if k != "machine_busy")
+            used["other"] = round(max(0.0, used["machine_busy"] - accounted), 2)
+        return used
 
 
 def device_sectors_written(path: Path) -> int | None:
@@ -186,6 +231,7 @@ def run_child(
         returncode=proc.returncode,
         peak_rss=sampler.peak,
         tree_max_rss=usage.ru_maxrss * 1024,
+        tree_cpu=usage.ru_utime + usage.ru_stime,
         write_bytes=io_after.get("write_bytes", 0) - io_before.get("write_bytes", 0),
         cancelled_write_bytes=(
             io_after.get("cancelled_write_bytes", 0) - io_before.get("cancelled_write_bytes", 0)

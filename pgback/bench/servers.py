@@ -49,6 +49,7 @@ class Endpoint:
     access_key: str = ACCESS_KEY
     secret_key: str = SECRET_KEY
     region: str = REGION
+    pid: int | None = None  # the server process, for its CPU use
 
     def client(self) -> Any:
         """A boto3 client configured exactly as pgback configures its own."""
@@ -88,7 +89,9 @@ def s3_endpoint(kind: str, workdir: Path) -> Iterator[Endpoint]:
     elif kind == "moto":
         with s3_server() as server:  # moto accepts any credentials
             server.create_bucket(BUCKET)
-            yield Endpoint("moto", server.endpoint_url, "moto server mode (objects in RAM)")
+            yield Endpoint(
+                "moto", server.endpoint_url, "moto server mode (objects in RAM)", pid=server.pid
+            )
     else:
         raise BenchError(f"unknown S3 endpoint {kind!r}: rclone, moto or auto")
 
@@ -125,6 +128,7 @@ def _rclone_s3(rclone: str, workdir: Path) -> Iterator[Endpoint]:
             "rclone",
             f"http://{LOOPBACK}:{port}",
             f"{version} serve s3, local directory backend (disk)",
+            pid=proc.pid,
         )
     finally:
         proc.terminate()

@@ -59,7 +59,8 @@ def _endpoint_url(endpoint: str | None, tls: bool) -> str | None:
 def make_client(opts: S3Options) -> S3Client:
     config = Config(
         s3={"addressing_style": "path" if opts.force_path else "auto"},
-        retries={"max_attempts": opts.max_attempts, "mode": "standard"},
+        # total_max_attempts counts the first try (botocore's max_attempts would not)
+        retries={"total_max_attempts": opts.max_attempts, "mode": "standard"},
         # many S3-compatible servers reject or mangle the newer default checksums
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
@@ -79,6 +80,12 @@ def make_client(opts: S3Options) -> S3Client:
     return client
 
 
+# answers botocore retries (with backoff, up to s3_max_attempts) before they reach us
+_TRANSIENT_CODES = frozenset(
+    {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "InternalError"}
+)
+
+
 def _explain(exc: Exception, what: str, bucket: str, endpoint: str = "S3") -> Exception:
     """One-line StorageError/NotFoundError saying what failed and what to do; never secrets."""
     if isinstance(exc, ClientError):
@@ -96,6 +103,12 @@ def _explain(exc: Exception, what: str, bucket: str, endpoint: str = "S3") -> Ex
             return StorageError(
                 f"{what}: access denied on bucket {bucket!r}: the key needs read, write, "
                 "list and delete permissions on it"
+            )
+        if (isinstance(status, int) and status >= 500) or code in _TRANSIENT_CODES:
+            return StorageError(
+                f"{what}: the S3 endpoint {endpoint} kept answering {code or 'an error'} (HTTP "
+                f"{status}) through every retry (s3_max_attempts): check its health and load, "
+                "then run the command again"
             )
         return StorageError(f"{what}: S3 error {code or status} on bucket {bucket!r}")
     if isinstance(exc, NoCredentialsError):
@@ -172,13 +185,19 @@ class S3Storage:
         )
 
     def check(self) -> None:
+        what = "checking the bucket"
         try:
-            self._call("checking the bucket", lambda: self.client.head_bucket(Bucket=self.bucket))
-        except NotFoundError:
-            # a HEAD response has no body, so a missing bucket is a bare 404, not NoSuchBucket
-            raise StorageError(
-                f"checking the bucket: bucket {self.bucket!r} does not exist: create it first"
-            ) from None
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            # a HEAD answer has no body: a bare 404 or 403 tells neither a missing bucket from
+            # a wrong name, nor wrong credentials from missing permissions; a listing's does
+            try:
+                self.client.list_objects_v2(Bucket=self.bucket, MaxKeys=1)
+            except (ClientError, BotoCoreError) as probe:
+                raise _explain(probe, what, self.bucket, self._endpoint) from None
+            raise _explain(exc, what, self.bucket, self._endpoint) from None
+        except BotoCoreError as exc:
+            raise _explain(exc, what, self.bucket, self._endpoint) from None
 
     def list_uploads(self, prefix: str) -> builtins.list[tuple[str, str]]:
         found = self._call(

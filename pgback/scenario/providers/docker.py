@@ -6,7 +6,7 @@ configuration so the same tests use public images where Docker exists and locall
 here (scripts/container-engine.sh exports them):
 
 - PGBACK_DOCKER_POSTGRES_IMAGE (default postgres:17)
-- PGBACK_DOCKER_S3_IMAGE (default motoserver/moto:5.1.22, port 5000; MinIO's Docker Hub images
+- PGBACK_DOCKER_S3_IMAGE (default motoserver/moto:5.2.5, port 5000; MinIO's Docker Hub images
   no longer pull)
 - PGBACK_DOCKER_SIDECAR_IMAGE (default: built from the project's Dockerfile)
 """
@@ -28,7 +28,7 @@ from pgback.scenario.providers.base import PostgresService, Services
 from pgback.testbed.pginstall import find_bindir
 
 DEFAULT_POSTGRES_IMAGE = "postgres:17"
-DEFAULT_S3_IMAGE = "motoserver/moto:5.1.22"
+DEFAULT_S3_IMAGE = "motoserver/moto:5.2.5"
 S3_PORT = 5000
 S3_KEY = "scenario"
 S3_REGION = "us-east-1"
