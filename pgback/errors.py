@@ -72,6 +72,8 @@ class IntegrityError(PgbackError):
     """Stored bytes differ from what the manifest recorded."""
 
     exit_code = 7
+    # what to do, at the end of every integrity message
+    hint = ": the stored object is damaged; use another set (`pgback list`)"
 
 
 class LockedError(PgbackError):

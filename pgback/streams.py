@@ -67,6 +67,7 @@ class VerifyingReader:
             if self.size > self._expected_size:
                 raise IntegrityError(
                     f"{self._what}: larger than the manifest's {self._expected_size} bytes"
+                    + IntegrityError.hint
                 )
         else:
             self._check()
@@ -78,10 +79,12 @@ class VerifyingReader:
         if self.size != self._expected_size:
             raise IntegrityError(
                 f"{self._what}: truncated or altered: {self.size} bytes read, "
-                f"manifest says {self._expected_size}"
+                f"manifest says {self._expected_size}{IntegrityError.hint}"
             )
         if self._hash.hexdigest() != self._expected_sha:
-            raise IntegrityError(f"{self._what}: sha256 differs from the manifest: corrupted")
+            raise IntegrityError(
+                f"{self._what}: sha256 differs from the manifest: corrupted{IntegrityError.hint}"
+            )
         self.verified = True
 
     def finish(self) -> None:

@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from psycopg import sql
 
 from pgback.actions.catalog import require_manifest, resolve_set
@@ -22,7 +23,7 @@ from pgback.actions.context import decryption_identities, log, make_storage, pro
 from pgback.actions.fetch import stream_plain
 from pgback.adapters.postgres import ConnParams, database_state, dbname_arg
 from pgback.config import Settings
-from pgback.errors import ProcessError, UsageError
+from pgback.errors import PgbackError, ProcessError, UsageError
 from pgback.manifest import KIND_DATABASE, KIND_GLOBALS, FileEntry, Manifest
 from pgback.process import Child, run
 from pgback.progress import Progress
@@ -193,8 +194,29 @@ def _restore_database(
             _restore_from_file(storage, entry, identities, options, argv, what, progress)
         else:
             _restore_from_stream(storage, entry, identities, options, argv, what, progress)
+    except BaseException:
+        if mode == "missing":
+            _drop_half_restored(options.target, entry.name)
+        raise
     finally:
         progress.done()
+
+
+def _drop_half_restored(target: ConnParams, name: str) -> None:
+    """A database this restore created and could not fill is dropped: half a database (its
+    tables there, their rows not) must not pass for a restored one."""
+    try:
+        with target.connect() as conn:
+            force = " WITH (FORCE)" if conn.info.server_version >= 130000 else ""
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}" + force).format(sql.Identifier(name)))
+    except (PgbackError, psycopg.Error) as exc:
+        log.warning(
+            "database %r is left half-restored on the target (%s): drop it before retrying",
+            name,
+            str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+        )
+        return
+    log.warning("removed database %r: this restore created it and could not complete it", name)
 
 
 def _restore_from_stream(

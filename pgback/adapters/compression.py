@@ -31,7 +31,9 @@ class DecompressingWriter:
         try:
             self._inner.write(data)
         except zstandard.ZstdError as exc:
-            raise IntegrityError(f"{self._what}: zstd data is corrupted ({exc})") from None
+            raise IntegrityError(
+                f"{self._what}: zstd data is corrupted ({exc}){IntegrityError.hint}"
+            ) from None
         return len(data)
 
     def flush(self) -> None:
