@@ -1,0 +1,149 @@
+"""Restore refuses what would lose or mix data, and says why; --clean replaces on request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from support import assert_databases_identical, table_contents, user_databases
+
+from pgback.actions.backup import run_backup
+from pgback.actions.restore import RestoreOptions, run_restore, target_from
+from pgback.config import Settings
+from pgback.errors import IncompleteSetError, NotFoundError, ProcessError, UsageError
+from pgback.naming import make_set_id
+from pgback.testbed import PostgresServer, S3Server
+
+pytestmark = pytest.mark.integration
+
+SettingsFor = Callable[..., Settings]
+DATABASES = ["app", "my db"]
+
+
+def options(target: PostgresServer, **kwargs: object) -> RestoreOptions:
+    return RestoreOptions(target=target_from(target.dsn()), **kwargs)  # type: ignore[arg-type]
+
+
+def test_restore_incomplete_set_is_refused_and_target_untouched(
+    pg: PostgresServer,
+    pg_target: PostgresServer,
+    s3: S3Server,
+    bucket: str,
+    settings_for: SettingsFor,
+) -> None:
+    settings = settings_for(bucket, include_dbs=DATABASES)
+    set_id = run_backup(settings).set_id
+    s3.client().delete_object(Bucket=bucket, Key=f"backups/{set_id}/manifest.json")
+
+    with pytest.raises(IncompleteSetError, match=f"set {set_id} is incomplete"):
+        run_restore(settings, set_id, options(pg_target))
+    with pytest.raises(NotFoundError, match="no complete backup set"):
+        run_restore(settings, "latest", options(pg_target))
+
+    assert user_databases(pg_target) == {"postgres"}
+
+
+def test_restore_latest_skips_a_newer_incomplete_set(
+    pg: PostgresServer,
+    pg_target: PostgresServer,
+    s3: S3Server,
+    bucket: str,
+    settings_for: SettingsFor,
+) -> None:
+    settings = settings_for(bucket, include_dbs=DATABASES)
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    complete = run_backup(settings, clock=lambda: yesterday).set_id
+    newer = make_set_id(datetime.now(UTC))
+    s3.client().put_object(Bucket=bucket, Key=f"backups/{newer}/app.dump.zst", Body=b"partial")
+
+    result = run_restore(settings, "latest", options(pg_target))
+
+    assert result.set_id == complete
+    assert_databases_identical(pg, pg_target, DATABASES)
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("20200101T000000Z", "no set 20200101T000000Z"),
+        ("yesterday", "is not a set id"),
+    ],
+)
+def test_restore_unknown_set_is_not_found_with_a_hint(
+    pg: PostgresServer,
+    pg_target: PostgresServer,
+    bucket: str,
+    settings_for: SettingsFor,
+    ref: str,
+    message: str,
+) -> None:
+    settings = settings_for(bucket, include_dbs="my db")
+    run_backup(settings)
+
+    with pytest.raises(NotFoundError, match=message):
+        run_restore(settings, ref, options(pg_target))
+
+
+def test_restore_database_not_in_the_set_lists_what_the_set_holds(
+    pg: PostgresServer, pg_target: PostgresServer, bucket: str, settings_for: SettingsFor
+) -> None:
+    settings = settings_for(bucket, include_dbs=DATABASES)
+    run_backup(settings)
+
+    with pytest.raises(UsageError) as caught:
+        run_restore(settings, "latest", options(pg_target, databases=("nope",)))
+
+    assert "'nope'" in str(caught.value) and "'app', 'my db'" in str(caught.value)
+
+
+def test_restore_over_a_used_database_without_clean_is_refused_before_any_change(
+    pg: PostgresServer, pg_target: PostgresServer, bucket: str, settings_for: SettingsFor
+) -> None:
+    settings = settings_for(bucket, include_dbs=DATABASES)
+    run_backup(settings)
+    run_restore(settings, "latest", options(pg_target, databases=("my db",)))
+    pg_target.execute(
+        "INSERT INTO items (label) VALUES ('written after the restore')", dbname="my db"
+    )
+    before = table_contents(pg_target, "my db")
+
+    with pytest.raises(UsageError) as caught:
+        run_restore(settings, "latest", options(pg_target))
+
+    assert "'my db'" in str(caught.value) and "--clean" in str(caught.value)
+    assert "app" not in user_databases(pg_target)  # nothing was restored
+    assert table_contents(pg_target, "my db") == before
+
+
+def test_restore_clean_over_used_databases_brings_back_the_backed_up_data(
+    pg: PostgresServer, pg_target: PostgresServer, bucket: str, settings_for: SettingsFor
+) -> None:
+    settings = settings_for(bucket, include_dbs=DATABASES)
+    run_backup(settings)
+    run_restore(settings, "latest", options(pg_target))
+    pg_target.execute("DELETE FROM extra.notes; DELETE FROM items WHERE id > 5", dbname="app")
+    pg_target.execute("INSERT INTO items (label) VALUES ('stray row')", dbname="my db")
+    pg_target.execute("DROP VIEW happy_items", dbname="my db")
+
+    result = run_restore(settings, "latest", options(pg_target, clean=True))
+
+    assert sorted(result.databases) == DATABASES
+    assert_databases_identical(pg, pg_target, DATABASES)
+    # the roles were there already: reported, not fatal
+    assert any('role "alice" already exists' in w for w in result.warnings)
+
+
+def test_restore_without_globals_into_a_server_lacking_the_roles_names_the_missing_role(
+    pg: PostgresServer, pg_target: PostgresServer, bucket: str, settings_for: SettingsFor
+) -> None:
+    settings = settings_for(bucket, include_dbs="my db")
+    run_backup(settings)
+
+    with pytest.raises(ProcessError) as caught:
+        run_restore(settings, "latest", options(pg_target, globals=False))
+
+    message = str(caught.value)
+    assert "restoring database 'my db'" in message
+    assert 'role "alice" does not exist' in message
+    assert pg_target.password not in message
