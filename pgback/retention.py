@@ -1,8 +1,9 @@
 """Retention as a pure function: which sets to keep or remove, with a reason for each.
 
 Invariants: the newest complete set is always kept; incomplete sets never count as kept
-copies; sets newer than the newest complete one may be in progress and are left alone; objects
-that are not ours never reach this function (the caller only passes parsed set ids).
+copies; sets newer than the newest complete one may be in progress and are left alone; sets
+that started in the future (clock skew) are kept and do not count as the newest; objects that
+are not ours never reach this function (the caller only passes parsed set ids).
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ class Decision:
 def plan(sets: Iterable[SetState], policy: Policy, now: datetime) -> list[Decision]:
     """Decisions for every set, newest first."""
     ordered = sorted(sets, key=lambda s: s.started, reverse=True)
-    complete = [s for s in ordered if s.complete]
+    # a set from the future (clock skew) is kept but ranks nowhere: ranked as the newest, it
+    # would get every set made since purged by keep_last, its own run's set first
+    complete = [s for s in ordered if s.complete and s.started <= now]
     newest_complete = complete[0] if complete else None
     rank = {s.set_id: i for i, s in enumerate(complete)}  # 0 = newest complete
     decisions: list[Decision] = []
@@ -61,6 +64,8 @@ def _decide(
         return Decision(state.set_id, False, reason)
 
     age = now - state.started
+    if age < timedelta(0):
+        return keep(f"started {format_duration(-age)} in the future (clock skew?)")
     if not state.complete:
         if newest_complete is None or state.started > newest_complete.started:
             return keep("incomplete but newer than any complete set (may be in progress)")
@@ -72,8 +77,6 @@ def _decide(
         return keep("purge_min_keep=all")
     if position < policy.min_keep:
         return keep(f"among the {policy.min_keep} newest complete sets (purge_min_keep)")
-    if age < timedelta(0):
-        return keep(f"started {format_duration(-age)} in the future (clock skew?)")
     if policy.keep_last is not None and position >= policy.keep_last:
         return remove(f"beyond keep_last={policy.keep_last}")
     if policy.older_than is not None and age > policy.older_than:

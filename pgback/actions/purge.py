@@ -54,7 +54,8 @@ def run_purge(
             removed = True
         outcomes.append(PurgeOutcome(decision, summary, removed))
     if not dry_run:
-        newest = next((s.set_id for s in sets if s.complete), None)
+        # a set from the future (clock skew) would make every running upload look stale
+        newest = next((s.set_id for s in sets if s.complete and s.started <= now), None)
         _abort_stale_uploads(storage, settings.upload_prefix, newest)
     return outcomes
 

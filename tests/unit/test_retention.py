@@ -110,8 +110,8 @@ C, INC = True, False  # complete, incomplete
         pytest.param(
             [(-2, C), (-1, C), (1, C), (40, C)],
             Policy(older_than=7 * DAY, keep_last=1),
-            [-2, -1],
-            id="future sets kept (clock skew), the past ones beyond keep_last removed",
+            [-2, -1, 1],
+            id="future sets kept (clock skew) but not ranked: the newest real set is kept",
         ),
         pytest.param(
             [(-1, INC), (40, C), (50, C)],
@@ -146,24 +146,25 @@ def test_plan_mixed_sets_each_decision_says_why() -> None:
     decisions = plan(sets, Policy(older_than=7 * DAY, min_keep=2, keep_last=3), NOW)
 
     assert [(d.keep, d.reason) for d in decisions] == [
+        (True, "started 1d in the future (clock skew?)"),
+        (True, "incomplete but newer than any complete set (may be in progress)"),
         (True, "newest complete set"),
         (False, "incomplete (no manifest) and older than the newest complete set"),
         (True, "among the 2 newest complete sets (purge_min_keep)"),
-        (False, "incomplete (no manifest) and older than the newest complete set"),
-        (True, "age 5d <= purge_older_than 7d"),
-        (False, "beyond keep_last=3"),
+        (False, "age 9d > purge_older_than 7d"),
         (False, "beyond keep_last=3"),
     ]
 
 
-def test_plan_future_set_beyond_newest_is_kept_as_clock_skew() -> None:
-    sets = sets_at((-2, C), (-1, C), (3, C))
+def test_plan_future_sets_kept_as_clock_skew_and_newest_real_set_kept() -> None:
+    sets = sets_at((-2, C), (-1, C), (3, C), (4, C))
 
     decisions = plan(sets, Policy(keep_last=1), NOW)
 
     assert [(d.keep, d.reason) for d in decisions] == [
-        (True, "newest complete set"),
+        (True, "started 2d in the future (clock skew?)"),
         (True, "started 1d in the future (clock skew?)"),
+        (True, "newest complete set"),
         (False, "beyond keep_last=1"),
     ]
 
@@ -206,17 +207,20 @@ def test_plan_random_sets_and_policies_hold_the_safety_invariants() -> None:
         assert sorted(keep) == sorted(s.set_id for s in sets), context
         complete = sorted((s for s in sets if s.complete), key=lambda s: s.started, reverse=True)
         incomplete = [s for s in sets if not s.complete]
+        real = [s for s in complete if s.started <= NOW]  # not from the future
 
-        # never removes every complete set; the newest complete one is always kept
+        # never removes every complete set; the newest one (not from the future) is kept
         if complete:
             assert keep[complete[0].set_id], context
+        if real:
+            assert keep[real[0].set_id], context
         # never fewer than min_keep complete sets (all of them with min_keep=all)
         kept_complete = [s for s in complete if keep[s.set_id]]
         wanted = len(complete) if policy.min_keep is None else min(policy.min_keep, len(complete))
         assert len(kept_complete) >= wanted, context
-        # incomplete sets: removed when older than the newest complete set, else kept
+        # incomplete sets: removed when older than the newest real complete set, else kept
         for state in incomplete:
-            older = bool(complete) and state.started < complete[0].started
+            older = bool(real) and state.started < real[0].started
             assert keep[state.set_id] == (not older), context
         # nothing is removed without a policy asking for it
         if policy.older_than is None and policy.keep_last is None:
