@@ -283,3 +283,26 @@ def test_cli_verify_damaged_set_exits_7_naming_the_file(
     failed = [line for line in done.stdout.splitlines() if line.startswith("FAILED")]
     assert len(failed) == 1 and "database  app" in failed[0]
     assert "1 of 6 file(s)" in done.stderr and app.key in done.stderr
+
+
+def test_cli_backup_with_only_libpq_and_aws_variables_works(
+    pg: PostgresServer, s3: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    env = {
+        **pg.env(),  # PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE
+        **s3.env(),  # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, endpoint
+        "PGBACK_PG_BIN_DIR": str(pg.bindir),
+        "PGBACK_S3_BUCKET": bucket,
+        "PGBACK_S3_FORCE_PATH": "true",
+        "PGBACK_INCLUDE_DBS": "my db",
+        "PGBACK_STATE_DIR": str(tmp_path / "state"),
+    }
+
+    backup = run_cli(env, "backup")
+    listing = run_cli(env, "list", "--json")
+
+    assert_ok(backup)
+    assert_ok(listing)
+    (entry,) = json.loads(listing.stdout)
+    assert entry["id"] == backup.stdout.strip() and entry["databases"] == ["my db"]
+    assert all(key.startswith(entry["id"] + "/") for key in s3.list_keys(bucket))

@@ -383,3 +383,22 @@ def test_local_storage_delete_removes_emptied_set_folders(tmp_path: Path) -> Non
     storage.delete(["p/20250101T000000Z/a"])
 
     assert sorted(os.listdir(root / "p")) == ["20250102T000000Z"]
+
+
+def test_storage_unfinished_upload_is_listed_until_aborted(backend: Backend) -> None:
+    writer = backend.storage.open_writer("p/20250101T000000Z/big.dump")
+    write_in_chunks(writer, payload(6 * MIB, seed=6))  # a part is already uploaded on S3
+
+    # the process "dies" here: neither commit nor abort
+    found = backend.storage.list_uploads("p/")
+    for key, upload_id in found:
+        backend.storage.abort_upload(key, upload_id)
+
+    if backend.name == "s3":
+        assert [key for key, _ in found] == ["p/20250101T000000Z/big.dump"]
+    else:
+        assert found == []  # local and memory writes only appear whole
+    assert backend.storage.list_uploads("p/") == []
+    assert keys_of(backend.storage) == []
+    writer.abort()  # after its upload was aborted from outside: still clean, no error
+    assert backend.leftovers() == []
