@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
+from pyrage import x25519
 from support import (
     SOURCE_DATABASES,
     SOURCE_ROLES,
@@ -23,6 +24,7 @@ from pgback.actions.backup import run_backup
 from pgback.actions.catalog import scan_sets
 from pgback.actions.context import make_storage
 from pgback.actions.restore import RestoreOptions, run_restore, target_from
+from pgback.actions.verify import run_verify
 from pgback.config import Settings
 from pgback.testbed import PostgresServer, S3Server
 
@@ -206,3 +208,66 @@ def test_restore_with_jobs_stages_a_temp_file_and_removes_it(
 
     assert_databases_identical(pg, pg_target, ["app"])
     assert list(staging.iterdir()) == []
+
+
+@pytest.fixture
+def big_database(pg: PostgresServer) -> Iterator[str]:
+    """A database whose dump is larger than one 5 MiB part even compressed and encrypted
+    (random hex compresses only 2:1); dropped afterwards, the source stays as it was."""
+    name = "big one"
+    pg.execute(f'CREATE DATABASE "{name}"')
+    try:
+        pg.execute(
+            "CREATE TABLE blobs AS SELECT g AS id, "
+            "(SELECT string_agg(md5(random()::text || g || s), '') FROM generate_series(1, 40) s)"
+            " AS payload FROM generate_series(1, 12000) g",
+            dbname=name,
+        )
+        yield name
+    finally:
+        pg.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_backup_dump_larger_than_a_part_round_trips_through_multipart(
+    pg: PostgresServer,
+    pg_target: PostgresServer,
+    s3: S3Server,
+    bucket: str,
+    settings_for: SettingsFor,
+    big_database: str,
+) -> None:
+    identity = x25519.Identity.generate()
+    settings = settings_for(
+        bucket,
+        include_dbs=big_database,
+        s3_part_size_mib=5,
+        encrypt=True,
+        cipher_public_key=str(identity.to_public()),
+        cipher_private_key=str(identity),
+    )
+
+    manifest = run_backup(settings).manifest
+    _, checks = run_verify(settings, "latest")
+    run_restore(settings, "latest", restore_options(pg_target))
+
+    entry = manifest.file("database", big_database)
+    assert entry is not None and entry.size > 5 * 1024 * 1024  # two parts at least
+    etag = s3.client().head_object(Bucket=bucket, Key=entry.key)["ETag"].strip('"')
+    assert etag.rsplit("-", 1)[1] == str(-(-entry.size // (5 * 1024 * 1024)))  # parts
+    assert all(check.ok for check in checks), [c.detail for c in checks]
+    assert_databases_identical(pg, pg_target, [big_database])
+
+
+def test_backup_empty_prefix_sets_live_at_the_bucket_root(
+    pg: PostgresServer, s3: S3Server, bucket: str, settings_for: SettingsFor
+) -> None:
+    settings = settings_for(bucket, prefix="", include_dbs="my db")
+    s3.client().put_object(Bucket=bucket, Key="README.txt", Body=b"not ours")
+
+    result = run_backup(settings)
+    sets = scan_sets(make_storage(settings), "")
+
+    assert [s.set_id for s in sets] == [result.set_id]
+    assert all(
+        key == "README.txt" or key.startswith(result.set_id + "/") for key in s3.list_keys(bucket)
+    )

@@ -9,6 +9,8 @@ import pytest
 from support import assert_databases_identical, table_contents, user_databases
 
 from pgback.actions.backup import run_backup
+from pgback.actions.catalog import scan_sets
+from pgback.actions.context import make_storage
 from pgback.actions.restore import RestoreOptions, run_restore, target_from
 from pgback.config import Settings
 from pgback.errors import IncompleteSetError, NotFoundError, ProcessError, UsageError
@@ -147,3 +149,25 @@ def test_restore_without_globals_into_a_server_lacking_the_roles_names_the_missi
     assert "restoring database 'my db'" in message
     assert 'role "alice" does not exist' in message
     assert pg_target.password not in message
+
+
+def test_restore_set_with_an_unreadable_manifest_is_refused_and_listed_as_incomplete(
+    pg: PostgresServer,
+    pg_target: PostgresServer,
+    s3: S3Server,
+    bucket: str,
+    settings_for: SettingsFor,
+) -> None:
+    settings = settings_for(bucket, include_dbs="my db")
+    set_id = run_backup(settings).set_id
+    s3.client().put_object(
+        Bucket=bucket, Key=f"backups/{set_id}/manifest.json", Body=b'{"tool": "pgb'
+    )
+
+    (summary,) = scan_sets(make_storage(settings), "backups")
+    with pytest.raises(IncompleteSetError) as caught:
+        run_restore(settings, set_id, options(pg_target))
+
+    assert not summary.complete and "unreadable manifest" in (summary.problem or "")
+    assert "unreadable manifest" in str(caught.value)
+    assert user_databases(pg_target) == {"postgres"}
