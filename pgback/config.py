@@ -477,6 +477,11 @@ def _cross_checks(s: Settings) -> list[str]:
             problems.append(
                 f"cipher_public_key {key[:12]!r}...: not an age X25519 recipient (age1...)"
             )
+        elif not _valid_recipient(key):
+            problems.append(
+                f"cipher_public_key {key[:16]!r}...: not a valid age recipient (truncated or "
+                "mistyped?)"
+            )
     if s.cipher_private_key and not any(
         line.strip().startswith("AGE-SECRET-KEY-")
         for line in s.cipher_private_key.reveal().splitlines()
@@ -500,6 +505,16 @@ def _cross_checks(s: Settings) -> list[str]:
     if overlap:
         problems.append(f"databases both included and excluded: {', '.join(sorted(overlap))}")
     return problems
+
+
+def _valid_recipient(key: str) -> bool:
+    from pgback.adapters.crypto import parse_recipients  # local: keeps config importable alone
+
+    try:
+        parse_recipients([key])
+    except ConfigError:
+        return False
+    return True
 
 
 def _valid_listen(text: str) -> bool:
