@@ -64,8 +64,12 @@ def test_backup_s3_cut_mid_upload_exit_4_then_next_run_and_purge_leave_nothing_b
         outcome, 4, "S3 endpoint", cut.endpoint_url, "run the backup again", canaries=canaries
     )
     assert_only_good_sets(store, before)
-    # the endpoint is back: the next run (its purge) clears what the cut-off run left
-    healthy = env_for(store, keep_last=1)
+    # the endpoint is back: what the cut-off run left reads as incomplete, and is refused
+    healthy = env_for(store, keep_last=1, cipher_private_key=canaries.age_identity)
+    (partial,) = store.set_ids() - {good}
+    refused = run_pgback(healthy, "verify", partial)
+    assert_failed_cleanly(refused, 3, f"set {partial} is incomplete", canaries=canaries)
+    # the next run (its purge) clears it, uploads included
     settings = load_settings(env=healthy)
     later = datetime.now(UTC) + timedelta(seconds=2)
     newest = run_backup(settings, clock=lambda: later).set_id
