@@ -1,13 +1,16 @@
-"""Case 7 and 8: SIGTERM/SIGINT to `pgback backup` mid-run; two backups at the same time.
+"""Case 7 and 8: SIGTERM/SIGINT to `pgback backup` and SIGTERM to `pgback serve` in the middle
+of a run; two backups at the same time.
 
-(SIGTERM to `pgback serve` in the middle of a run is covered by
-tests/sidecar/test_serve_process.py, which owns the serve loop.)
+(tests/sidecar/test_serve_process.py owns the serve loop's signal handling: grace period,
+second signal, status file. The serve case here adds what this suite checks everywhere: the
+canary secrets, the children, the bucket.)
 """
 
 from __future__ import annotations
 
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +21,7 @@ from .harness import (
     FaultyS3,
     WatchedRun,
     assert_failed_cleanly,
+    assert_no_secrets,
     assert_only_good_sets,
     run_pgback,
 )
@@ -93,3 +97,37 @@ def test_backup_while_another_runs_refused_exit_8_and_first_completes(
     # keep_last=1: the first run's purge removed the older good set, never its own
     assert store.set_ids_with_manifest() == {new_set}, (good, store.objects())
     assert store.uploads() == []
+
+
+def test_serve_sigterm_mid_backup_past_grace_exits_143_aborts_uploads_no_set(
+    env_for: EnvFor,
+    store: Bucket,
+    proxy: FaultyS3,
+    canaries: Canaries,
+    good_set: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    good = good_set()
+    before = {good: store.snapshot(good)}
+    env = {
+        **slow_big_backup(env_for, store, proxy),
+        "PGBACK_BACKUP_CRON": "0 0 1 1 *",  # months away: only run_on_start runs
+        "PGBACK_RUN_ON_START": "true",
+        "PGBACK_STOP_GRACE_PERIOD": "1s",
+    }
+    run = WatchedRun(env, "serve")
+    run.wait_for_child("pg_dump", argv_has="dbname=big")
+    run.wait_until(lambda: bool(store.uploads()), "a multipart upload in flight")
+
+    run.send_signal(signal.SIGTERM)
+    outcome = run.finish(timeout=60)
+
+    assert outcome.returncode == 143, outcome.describe()
+    assert "Traceback" not in outcome.stderr, outcome.describe()
+    assert_no_secrets(outcome, canaries)
+    for path in (tmp_path / "state").rglob("*"):
+        if path.is_file():
+            assert_no_secrets(outcome, canaries, path.read_text(errors="replace"))
+    assert store.uploads() == []
+    assert_only_good_sets(store, before)
+    assert store.set_ids() == {good}
