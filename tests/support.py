@@ -16,6 +16,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from pgback.actions.restore import RestoreOptions, target_from
 from pgback.testbed import PostgresServer, S3Server
 
 # A 63-byte name (PostgreSQL's maximum): 31 two-byte characters and one ASCII letter.
@@ -224,3 +225,21 @@ def all_source_databases() -> list[str]:
 def pending_uploads(s3: S3Server, bucket: str) -> list[str]:
     found = s3.client().list_multipart_uploads(Bucket=bucket)
     return [u["Key"] for u in found.get("Uploads", [])]
+
+
+def restore_to(
+    target: PostgresServer,
+    *,
+    databases: tuple[str, ...] = (),
+    clean: bool = False,
+    jobs: int = 1,
+    globals: bool = True,
+) -> RestoreOptions:
+    """RestoreOptions for a restore into this server (its password moves into a Secret)."""
+    return RestoreOptions(
+        target=target_from(target.dsn()),
+        databases=databases,
+        clean=clean,
+        jobs=jobs,
+        globals=globals,
+    )

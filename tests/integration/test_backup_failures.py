@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from support import pending_uploads
@@ -144,7 +145,7 @@ def test_backup_wrong_password_is_refused_without_echoing_it(
 
 
 def test_backup_as_unprivileged_role_skips_config_files_with_one_warning(
-    pg: PostgresServer, bucket: str, settings_for: SettingsFor, tmp_path: object
+    pg: PostgresServer, bucket: str, settings_for: SettingsFor, tmp_path: Path
 ) -> None:
     settings = settings_for(
         bucket, user="alice", password="alice-pw", include_dbs="my db", no_role_passwords=True
@@ -155,19 +156,19 @@ def test_backup_as_unprivileged_role_skips_config_files_with_one_warning(
     assert manifest.databases == ["my db"]
     assert manifest.file(KIND_HBA) is None and manifest.file(KIND_IDENT) is None
     assert len(manifest.warnings) == 1 and "hba and ident" in manifest.warnings[0]
-    files = run_download(settings, "latest", f"{tmp_path}/plain", decrypt=True)
+    files = run_download(settings, "latest", tmp_path / "plain", decrypt=True)
     globals_sql = next(f.path for f in files if f.entry.name == "pg_globals.sql").read_text()
     assert "CREATE ROLE alice;" in globals_sql
     assert "PASSWORD" not in globals_sql and "SCRAM-SHA-256" not in globals_sql
 
 
 def test_backup_role_passwords_are_kept_by_default(
-    pg: PostgresServer, bucket: str, settings_for: SettingsFor, tmp_path: object
+    pg: PostgresServer, bucket: str, settings_for: SettingsFor, tmp_path: Path
 ) -> None:
     settings = settings_for(bucket, include_dbs="my db")
     run_backup(settings)
 
-    files = run_download(settings, "latest", f"{tmp_path}/plain", decrypt=True)
+    files = run_download(settings, "latest", tmp_path / "plain", decrypt=True)
 
     globals_sql = next(f.path for f in files if f.entry.name == "pg_globals.sql").read_text()
     assert "ALTER ROLE alice WITH" in globals_sql and "PASSWORD 'SCRAM-SHA-256$" in globals_sql

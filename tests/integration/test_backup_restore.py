@@ -16,6 +16,7 @@ from support import (
     SOURCE_ROLES,
     all_source_databases,
     assert_databases_identical,
+    restore_to,
     user_databases,
 )
 
@@ -23,7 +24,7 @@ from pgback import naming
 from pgback.actions.backup import run_backup
 from pgback.actions.catalog import scan_sets
 from pgback.actions.context import make_storage
-from pgback.actions.restore import RestoreOptions, run_restore, target_from
+from pgback.actions.restore import run_restore
 from pgback.actions.verify import run_verify
 from pgback.config import Settings
 from pgback.testbed import PostgresServer, S3Server
@@ -31,10 +32,6 @@ from pgback.testbed import PostgresServer, S3Server
 pytestmark = pytest.mark.integration
 
 SettingsFor = Callable[..., Settings]
-
-
-def restore_options(target: PostgresServer, **kwargs: object) -> RestoreOptions:
-    return RestoreOptions(target=target_from(target.dsn()), **kwargs)  # type: ignore[arg-type]
 
 
 def role_facts(server: PostgresServer) -> dict[str, tuple[bool, bool, bool]]:
@@ -62,7 +59,7 @@ def test_backup_then_restore_fresh_server_has_identical_databases(
     settings = settings_for(bucket, jobs=3)
 
     backup = run_backup(settings)
-    restored = run_restore(settings, "latest", restore_options(pg_target))
+    restored = run_restore(settings, "latest", restore_to(pg_target))
 
     assert restored.set_id == backup.set_id
     assert sorted(restored.databases) == sorted(all_source_databases())
@@ -76,7 +73,7 @@ def test_backup_then_restore_roles_exist_and_log_in_on_the_target(
     settings = settings_for(bucket, include_dbs="my db")
     run_backup(settings)
 
-    result = run_restore(settings, "latest", restore_options(pg_target))
+    result = run_restore(settings, "latest", restore_to(pg_target))
 
     assert result.globals_restored
     assert role_facts(pg_target) == role_facts(pg)
@@ -183,7 +180,7 @@ def test_restore_chosen_databases_only_those_are_created(
     run_backup(settings)
     chosen = ('it\'s "quoted"', "slash/and\\back")
 
-    result = run_restore(settings, "latest", restore_options(pg_target, databases=chosen))
+    result = run_restore(settings, "latest", restore_to(pg_target, databases=chosen))
 
     assert sorted(result.databases) == sorted(chosen)
     assert user_databases(pg_target) == {"postgres", *chosen}
@@ -204,7 +201,7 @@ def test_restore_with_jobs_stages_a_temp_file_and_removes_it(
     staging.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(staging))
 
-    run_restore(settings, "latest", restore_options(pg_target, jobs=2))
+    run_restore(settings, "latest", restore_to(pg_target, jobs=2))
 
     assert_databases_identical(pg, pg_target, ["app"])
     assert list(staging.iterdir()) == []
@@ -248,7 +245,7 @@ def test_backup_dump_larger_than_a_part_round_trips_through_multipart(
 
     manifest = run_backup(settings).manifest
     _, checks = run_verify(settings, "latest")
-    run_restore(settings, "latest", restore_options(pg_target))
+    run_restore(settings, "latest", restore_to(pg_target))
 
     entry = manifest.file("database", big_database)
     assert entry is not None and entry.size > 5 * 1024 * 1024  # two parts at least

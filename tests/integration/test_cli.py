@@ -153,10 +153,11 @@ def test_cli_purge_dry_run_prints_every_set_with_reason_and_deletes_nothing(
 ) -> None:
     env = pgback_env(bucket, include_dbs="my db")
     now = datetime.now(UTC)
-    ids = [
-        run_backup(load_settings(env=env), clock=lambda d=days: now - timedelta(days=d)).set_id
-        for days in (10, 5)
-    ]
+
+    def days_ago(days: int) -> Callable[[], datetime]:
+        return lambda: now - timedelta(days=days)
+
+    ids = [run_backup(load_settings(env=env), clock=days_ago(days)).set_id for days in (10, 5)]
     before = s3.list_keys(bucket)
 
     done = run_cli(env, "purge", "--dry-run", "--purge-older-than", "7d")

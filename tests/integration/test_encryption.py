@@ -13,11 +13,17 @@ from pathlib import Path
 
 import pytest
 from pyrage import x25519
-from support import SOURCE_ROLES, assert_databases_identical, make_pgback_env, user_databases
+from support import (
+    SOURCE_ROLES,
+    assert_databases_identical,
+    make_pgback_env,
+    restore_to,
+    user_databases,
+)
 
 from pgback.actions.backup import run_backup
 from pgback.actions.download import run_download
-from pgback.actions.restore import RestoreOptions, run_restore, target_from
+from pgback.actions.restore import run_restore
 from pgback.config import Settings, load_settings
 from pgback.errors import CryptoError
 from pgback.manifest import KIND_GLOBALS, KIND_IDENTITY, Manifest
@@ -61,10 +67,6 @@ def age_keygen(directory: Path, name: str) -> AgeKey:
 def pyrage_key() -> tuple[str, str]:
     identity = x25519.Identity.generate()
     return str(identity), str(identity.to_public())
-
-
-def restore_options(target: PostgresServer, **kwargs: object) -> RestoreOptions:
-    return RestoreOptions(target=target_from(target.dsn()), **kwargs)  # type: ignore[arg-type]
 
 
 def stored_objects(s3: S3Server, bucket: str) -> dict[str, bytes]:
@@ -116,7 +118,7 @@ def test_backup_two_recipients_restore_with_either_identity_gives_identical_data
     )
 
     backup = run_backup(settings)
-    result = run_restore(settings, "latest", restore_options(pg_target))
+    result = run_restore(settings, "latest", restore_to(pg_target))
 
     assert backup.manifest.encryption.mode == "x25519"
     assert backup.manifest.encryption.recipients == (first, second)
@@ -129,8 +131,8 @@ def test_backup_two_recipients_restore_with_either_identity_gives_identical_data
             assert first_identity not in data.decode() and second_identity not in data.decode()
         else:
             assert key.endswith(".zst.age") and data.startswith(AGE_HEADER), key
-    globals_key = backup.manifest.file(KIND_GLOBALS).key  # type: ignore[union-attr]
-    assert b"alice" not in objects[globals_key]
+    globals_entry = backup.manifest.file(KIND_GLOBALS)
+    assert globals_entry is not None and b"alice" not in objects[globals_entry.key]
 
 
 def test_restore_wrong_identity_fails_clearly_and_leaves_target_untouched(
@@ -145,7 +147,7 @@ def test_restore_wrong_identity_fails_clearly_and_leaves_target_untouched(
     settings = settings_for(bucket, cipher_private_key=other_identity)
 
     with pytest.raises(CryptoError, match="none of the given age identities can decrypt"):
-        run_restore(settings, "latest", restore_options(pg_target))
+        run_restore(settings, "latest", restore_to(pg_target))
 
     assert user_databases(pg_target) == {"postgres"}
     assert roles_on(pg_target) == set()
@@ -160,7 +162,7 @@ def test_restore_encrypted_set_without_identity_names_the_missing_setting(
     )
 
     with pytest.raises(CryptoError) as caught:
-        run_restore(settings_for(bucket), backup.set_id, restore_options(pg_target))
+        run_restore(settings_for(bucket), backup.set_id, restore_to(pg_target))
 
     assert "cipher_private_key" in str(caught.value)
     assert user_databases(pg_target) == {"postgres"}
@@ -257,7 +259,7 @@ def test_backup_passphrase_mode_stores_a_wrapped_identity_and_encrypted_files(
 def test_restore_passphrase_set_with_the_passphrase_gives_identical_data(
     passphrase_set: PassphraseSet, pg: PostgresServer, pg_target: PostgresServer
 ) -> None:
-    result = run_restore(passphrase_set.settings(), "latest", restore_options(pg_target))
+    result = run_restore(passphrase_set.settings(), "latest", restore_to(pg_target))
 
     assert sorted(result.databases) == sorted(SUBSET)
     assert_databases_identical(pg, pg_target, SUBSET)
@@ -270,7 +272,7 @@ def test_restore_passphrase_set_with_a_wrong_passphrase_is_refused(
     settings = passphrase_set.settings(PGBACK_CIPHER_PASS="not the passphrase")
 
     with pytest.raises(CryptoError, match="wrong passphrase"):
-        run_restore(settings, "latest", restore_options(pg_target))
+        run_restore(settings, "latest", restore_to(pg_target))
 
     assert user_databases(pg_target) == {"postgres"}
 

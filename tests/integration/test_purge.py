@@ -6,13 +6,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from support import pending_uploads
+from support import pending_uploads, restore_to
 
 from pgback.actions.backup import run_backup
 from pgback.actions.catalog import scan_sets
 from pgback.actions.context import make_storage
 from pgback.actions.purge import run_purge
-from pgback.actions.restore import RestoreOptions, run_restore, target_from
+from pgback.actions.restore import run_restore
 from pgback.config import Settings
 from pgback.errors import IncompleteSetError, StorageError
 from pgback.naming import make_set_id, parse_set_id
@@ -214,7 +214,7 @@ def test_purge_interrupted_mid_set_leaves_it_incomplete_never_complete_but_broke
     assert not summary.complete
     assert len(summary.objects) > 0  # only the manifest went
     with pytest.raises(IncompleteSetError):
-        run_restore(settings, old, RestoreOptions(target=target_from(pg_target.dsn())))
+        run_restore(settings, old, restore_to(pg_target))
     run_purge(settings, now=NOW)  # the next purge finishes the job
     assert old not in set_ids(s3, bucket)
 

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from support import assert_databases_identical, table_contents, user_databases
+from support import assert_databases_identical, restore_to, table_contents, user_databases
 
 from pgback.actions.backup import run_backup
 from pgback.actions.catalog import scan_sets
 from pgback.actions.context import make_storage
-from pgback.actions.restore import RestoreOptions, run_restore, target_from
+from pgback.actions.restore import run_restore
 from pgback.config import Settings
 from pgback.errors import IncompleteSetError, NotFoundError, ProcessError, UsageError
 from pgback.naming import make_set_id
@@ -21,10 +21,6 @@ pytestmark = pytest.mark.integration
 
 SettingsFor = Callable[..., Settings]
 DATABASES = ["app", "my db"]
-
-
-def options(target: PostgresServer, **kwargs: object) -> RestoreOptions:
-    return RestoreOptions(target=target_from(target.dsn()), **kwargs)  # type: ignore[arg-type]
 
 
 def test_restore_incomplete_set_is_refused_and_target_untouched(
@@ -39,9 +35,9 @@ def test_restore_incomplete_set_is_refused_and_target_untouched(
     s3.client().delete_object(Bucket=bucket, Key=f"backups/{set_id}/manifest.json")
 
     with pytest.raises(IncompleteSetError, match=f"set {set_id} is incomplete"):
-        run_restore(settings, set_id, options(pg_target))
+        run_restore(settings, set_id, restore_to(pg_target))
     with pytest.raises(NotFoundError, match="no complete backup set"):
-        run_restore(settings, "latest", options(pg_target))
+        run_restore(settings, "latest", restore_to(pg_target))
 
     assert user_databases(pg_target) == {"postgres"}
 
@@ -59,7 +55,7 @@ def test_restore_latest_skips_a_newer_incomplete_set(
     newer = make_set_id(datetime.now(UTC))
     s3.client().put_object(Bucket=bucket, Key=f"backups/{newer}/app.dump.zst", Body=b"partial")
 
-    result = run_restore(settings, "latest", options(pg_target))
+    result = run_restore(settings, "latest", restore_to(pg_target))
 
     assert result.set_id == complete
     assert_databases_identical(pg, pg_target, DATABASES)
@@ -84,7 +80,7 @@ def test_restore_unknown_set_is_not_found_with_a_hint(
     run_backup(settings)
 
     with pytest.raises(NotFoundError, match=message):
-        run_restore(settings, ref, options(pg_target))
+        run_restore(settings, ref, restore_to(pg_target))
 
 
 def test_restore_database_not_in_the_set_lists_what_the_set_holds(
@@ -94,7 +90,7 @@ def test_restore_database_not_in_the_set_lists_what_the_set_holds(
     run_backup(settings)
 
     with pytest.raises(UsageError) as caught:
-        run_restore(settings, "latest", options(pg_target, databases=("nope",)))
+        run_restore(settings, "latest", restore_to(pg_target, databases=("nope",)))
 
     assert "'nope'" in str(caught.value) and "'app', 'my db'" in str(caught.value)
 
@@ -104,14 +100,14 @@ def test_restore_over_a_used_database_without_clean_is_refused_before_any_change
 ) -> None:
     settings = settings_for(bucket, include_dbs=DATABASES)
     run_backup(settings)
-    run_restore(settings, "latest", options(pg_target, databases=("my db",)))
+    run_restore(settings, "latest", restore_to(pg_target, databases=("my db",)))
     pg_target.execute(
         "INSERT INTO items (label) VALUES ('written after the restore')", dbname="my db"
     )
     before = table_contents(pg_target, "my db")
 
     with pytest.raises(UsageError) as caught:
-        run_restore(settings, "latest", options(pg_target))
+        run_restore(settings, "latest", restore_to(pg_target))
 
     assert "'my db'" in str(caught.value) and "--clean" in str(caught.value)
     assert "app" not in user_databases(pg_target)  # nothing was restored
@@ -123,12 +119,12 @@ def test_restore_clean_over_used_databases_brings_back_the_backed_up_data(
 ) -> None:
     settings = settings_for(bucket, include_dbs=DATABASES)
     run_backup(settings)
-    run_restore(settings, "latest", options(pg_target))
+    run_restore(settings, "latest", restore_to(pg_target))
     pg_target.execute("DELETE FROM extra.notes; DELETE FROM items WHERE id > 5", dbname="app")
     pg_target.execute("INSERT INTO items (label) VALUES ('stray row')", dbname="my db")
     pg_target.execute("DROP VIEW happy_items", dbname="my db")
 
-    result = run_restore(settings, "latest", options(pg_target, clean=True))
+    result = run_restore(settings, "latest", restore_to(pg_target, clean=True))
 
     assert sorted(result.databases) == DATABASES
     assert_databases_identical(pg, pg_target, DATABASES)
@@ -143,7 +139,7 @@ def test_restore_without_globals_into_a_server_lacking_the_roles_names_the_missi
     run_backup(settings)
 
     with pytest.raises(ProcessError) as caught:
-        run_restore(settings, "latest", options(pg_target, globals=False))
+        run_restore(settings, "latest", restore_to(pg_target, globals=False))
 
     message = str(caught.value)
     assert "restoring database 'my db'" in message
@@ -166,7 +162,7 @@ def test_restore_set_with_an_unreadable_manifest_is_refused_and_listed_as_incomp
 
     (summary,) = scan_sets(make_storage(settings), "backups")
     with pytest.raises(IncompleteSetError) as caught:
-        run_restore(settings, set_id, options(pg_target))
+        run_restore(settings, set_id, restore_to(pg_target))
 
     assert not summary.complete and "unreadable manifest" in (summary.problem or "")
     assert "unreadable manifest" in str(caught.value)

@@ -7,13 +7,14 @@ from collections.abc import Callable
 
 import pytest
 from pyrage import x25519
+from support import restore_to
 
 from pgback.actions.backup import run_backup
-from pgback.actions.restore import RestoreOptions, run_restore, target_from
+from pgback.actions.restore import run_restore
 from pgback.actions.verify import run_verify
 from pgback.config import Settings
 from pgback.errors import IntegrityError
-from pgback.manifest import KIND_DATABASE, Manifest
+from pgback.manifest import KIND_DATABASE, FileEntry, Manifest
 from pgback.testbed import PostgresServer, S3Server
 
 pytestmark = pytest.mark.integration
@@ -43,7 +44,7 @@ def damage(s3: S3Server, bucket: str, key: str, how: str) -> None:
     client.put_object(Bucket=bucket, Key=key, Body=bytes(data))
 
 
-def database_entry(manifest: Manifest, name: str):  # type: ignore[no-untyped-def]
+def database_entry(manifest: Manifest, name: str) -> FileEntry:
     entry = manifest.file(KIND_DATABASE, name)
     assert entry is not None
     return entry
@@ -122,7 +123,7 @@ def test_restore_corrupted_object_stops_with_integrity_error_naming_it(
 
     started = time.monotonic()
     with pytest.raises(IntegrityError) as caught:
-        run_restore(settings, "latest", RestoreOptions(target=target_from(pg_target.dsn())))
+        run_restore(settings, "latest", restore_to(pg_target))
 
     assert damaged.key in str(caught.value)
     assert time.monotonic() - started < 4  # pg_restore is stopped, not waited for

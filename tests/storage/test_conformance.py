@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pgback.errors import NotFoundError, StorageError
-from pgback.storage.base import Storage
+from pgback.storage.base import ObjectWriter, Storage
 from pgback.storage.local import LocalStorage
 from pgback.storage.memory import MemoryStorage
 from pgback.storage.s3 import MIB, S3Options, S3Storage
@@ -84,9 +84,9 @@ def payload(size: int, seed: int = 1) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
-def write_in_chunks(writer: object, data: bytes, chunk: int = 777_777) -> None:
+def write_in_chunks(writer: ObjectWriter, data: bytes, chunk: int = 777_777) -> None:
     for start in range(0, len(data), chunk):
-        writer.write(data[start : start + chunk])  # type: ignore[attr-defined]
+        writer.write(data[start : start + chunk])
 
 
 def keys_of(storage: Storage, prefix: str = "") -> list[str]:

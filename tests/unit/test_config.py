@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from datetime import timedelta
 from pathlib import Path
 
@@ -361,7 +362,8 @@ def test_cli_config_flag_beats_env_and_file_and_secrets_are_redacted(
 
 def test_cli_secret_settings_have_no_flags() -> None:
     parser = cli.build_parser()
-    backup = parser._subparsers._group_actions[0].choices["backup"]  # type: ignore[union-attr]
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    backup = commands.choices["backup"]
     flags = {opt for action in backup._actions for opt in action.option_strings}
 
     for name in SECRET_KEYS:
