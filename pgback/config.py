@@ -52,7 +52,7 @@ class Settings:
     s3_secret: Secret | None = None
     s3_force_path: bool = False
     s3_tls: bool = True
-    s3_part_size_mib: int = 16
+    s3_part_size_mib: int = 8
     s3_max_attempts: int = 5
     # retention
     purge_older_than: timedelta | None = None

@@ -43,7 +43,7 @@ class S3Options:
     secret: str | None = None
     force_path: bool = False
     tls: bool = True
-    part_size: int = 16 * MIB
+    part_size: int = 8 * MIB
     max_in_flight: int = 2
     max_attempts: int = 5
 
@@ -276,8 +276,11 @@ class MultipartWriter:
         self._buffer += data
         self.bytes_written += len(data)
         while len(self._buffer) >= self._part_size:
-            chunk = bytes(self._buffer[: self._part_size])
-            del self._buffer[: self._part_size]
+            # hand the filled buffer itself to the upload (no copy of the part): keep only what
+            # overflowed it (less than one write) as the start of the next part
+            chunk = self._buffer
+            self._buffer = chunk[self._part_size :]
+            del chunk[self._part_size :]
             self._send_part(chunk)
         return len(data)
 
@@ -285,7 +288,7 @@ class MultipartWriter:
         # parts are sent as they fill; nothing to do until commit
         pass
 
-    def _send_part(self, chunk: bytes) -> None:
+    def _send_part(self, chunk: bytes | bytearray) -> None:
         self._raise_failed_part()
         if self._upload_id is None:
             created = self._storage._call(
@@ -305,7 +308,7 @@ class MultipartWriter:
         assert self._pool is not None
         self._parts.append(self._pool.submit(self._upload_part, number, chunk))
 
-    def _upload_part(self, number: int, chunk: bytes) -> CompletedPartTypeDef:
+    def _upload_part(self, number: int, chunk: bytes | bytearray) -> CompletedPartTypeDef:
         try:
             upload_id = self._upload_id
             assert upload_id is not None
@@ -316,7 +319,7 @@ class MultipartWriter:
                     Key=self._key,
                     UploadId=upload_id,
                     PartNumber=number,
-                    Body=chunk,
+                    Body=cast(bytes, chunk),  # botocore takes a bytearray as it is (no copy)
                 ),
             )
             return {"PartNumber": number, "ETag": response["ETag"]}
@@ -340,7 +343,8 @@ class MultipartWriter:
                 )
             else:
                 if self._buffer:
-                    self._send_part(bytes(self._buffer))
+                    chunk, self._buffer = self._buffer, bytearray()
+                    self._send_part(chunk)
                 parts = [future.result() for future in self._parts]
                 upload_id = self._upload_id
                 self._storage._call(
