@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import threading
@@ -174,10 +175,12 @@ def run_child(
     env: Mapping[str, str],
     stdout_sink: Callable[[IO[bytes]], int] | None = None,
     cwd: Path | None = None,
+    pipe_size: int | None = None,
 ) -> ChildRun:
     """Run `argv` to its end and measure it (see the module's docstring for what and how).
 
-    stdout goes to `stdout_sink` (run in a thread; returns the byte count) or is kept as text.
+    stdout goes to `stdout_sink` (run in a thread; returns the byte count) or is kept as text;
+    `pipe_size` sets the stdout pipe's buffer (F_SETPIPE_SZ).
     """
     io_before = read_io()
     started = time.perf_counter()
@@ -189,6 +192,9 @@ def run_child(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    if pipe_size is not None:
+        assert proc.stdout is not None
+        fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, pipe_size)
     sampler = _Sampler(proc.pid)
     sampler.start()
     stderr_tail: deque[str] = deque(maxlen=40)
