@@ -38,6 +38,12 @@ def parser() -> argparse.ArgumentParser:
         default="auto",
         help="S3 endpoint: rclone serve s3 (disk-backed, default when installed) or moto",
     )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of the five measurements per size; the fastest of each is reported",
+    )
     p.add_argument("--json", type=Path, help="where to write the JSON (default bench-results/)")
     p.add_argument("--print-json", action="store_true", help="also print the JSON")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -45,7 +51,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
     sizes = args.sizes or [args.size]
 
     def echo(line: str) -> None:
@@ -53,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(line, file=sys.stderr, flush=True)
 
     try:
-        result = run_benchmark(sizes, endpoint=args.endpoint, echo=echo)
+        result = run_benchmark(sizes, endpoint=args.endpoint, repeat=args.repeat, echo=echo)
     except BenchError as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1

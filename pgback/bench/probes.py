@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 SAMPLE_INTERVAL = 0.01
+SETTLE_SECONDS = 0.3
 DISCARD_CHUNK = 1024 * 1024
 
 
@@ -110,30 +111,22 @@ class CpuMeter:
         self._servers = {name: pid for name, pid in servers.items() if pid}
         self._start = self._snapshot()
 
-    def _snapshot(self) -> dict[str, float]:
-        snap = {name: process_cpu(pid) for name, pid in self._servers.items()}
-        snap["machine_busy"] = machine_busy_cpu()
+    def _snapshot(self, settle: float = 0.0) -> dict[str, float]:
+        snap = {"machine_busy": machine_busy_cpu()}
+        # a backend whose client just exited is reaped (and its CPU added to its server's
+        # main process) a moment later
+        time.sleep(settle)
+        snap.update({name: process_cpu(pid) for name, pid in self._servers.items()})
         return snap
 
     def stop(self, tree_cpu: float | None = None) -> dict[str, float]:
-        end = self._snapshot()
+        end = self._snapshot(settle=SETTLE_SECONDS)
         used = {name: round(end[name] - self._start[name], 2) for name in end}
         if tree_cpu is not None:
             used["command_tree"] = round(tree_cpu, 2)
             accounted = sum(v for k, v in used.items() if k != "machine_busy")
             used["other"] = round(max(0.0, used["machine_busy"] - accounted), 2)
         return used
-
-
-def device_sectors_written(path: Path) -> int | None:
-    """Sectors (512 B) written to the block device holding `path`, or None when unknown."""
-    dev = os.stat(path).st_dev
-    stat = Path(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}/stat")
-    try:
-        fields = stat.read_text().split()
-    except OSError:
-        return None
-    return int(fields[6]) if len(fields) > 6 else None
 
 
 def discard(stream: IO[bytes]) -> int:

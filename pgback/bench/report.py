@@ -18,8 +18,8 @@ TARGETS: tuple[tuple[str, str, float], ...] = (
     ("c/a", "pgback backup / pg_dump -Z0 floor", 1.3),
     ("c/b", "pgback backup / pg_back-style", 0.3),
     ("e/d", "pgback restore / pg_restore from a local file", 1.1),
-    ("peak_rss_mib", "peak RSS of the pgback process (backup and restore), MiB", 128),
-    ("disk_write_bytes", "bytes written to local disk by pgback backup and its children", 0),
+    ("peak_rss_mib", "peak RSS of the pgback process (backup and restore, every round), MiB", 128),
+    ("staged_bytes", "dump bytes written to local disk by pgback backup and its children", 0),
     ("size_ratio", "pgback's database object / pg_dump -Fc default output", 1.0),
 )
 
@@ -75,11 +75,8 @@ def evaluate(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "c/a": run["ratios"]["c/a"],
         "c/b": run["ratios"]["c/b"],
         "e/d": run["ratios"]["e/d"],
-        "peak_rss_mib": max(
-            run["c_pgback_backup"]["peak_rss_mib"] or 0,
-            run["e_pgback_restore"]["peak_rss_mib"] or 0,
-        ),
-        "disk_write_bytes": run["c_pgback_backup"]["disk_write_bytes"],
+        "peak_rss_mib": max(run["peak_rss_mib_max"].values()),
+        "staged_bytes": run["staged_bytes_max"],
         "size_ratio": run["ratios"]["size c/b"],
     }
     return {
@@ -103,30 +100,42 @@ def _size(value: int | None) -> str:
     return f"{value / 1000:.1f} kB" if value >= 1000 else f"{value} B"
 
 
+def _cpu(step: dict[str, Any]) -> str:
+    cpu = step.get("cpu_seconds", {})
+    servers = cpu.get("postgres_source", 0) + cpu.get("postgres_target", 0)
+    return (
+        f"{cpu.get('command_tree', 0):.1f} / {servers:.1f} / {cpu.get('s3_endpoint', 0):.1f} "
+        f"/ {cpu.get('other', 0):.1f}"
+    )
+
+
 def run_table(run: dict[str, Any]) -> str:
     """One size: the five measurements, the ratios and the targets (Markdown)."""
     a, b, c = run["a_floor"], run["b_pg_back_style"], run["c_pgback_backup"]
     d, e = run["d_pg_restore"], run["e_pgback_restore"]
     ds = run["dataset"]
+    rounds = run.get("repeat", 1)
+    best = f"fastest of {rounds}" if rounds > 1 else "wall time"
     lines = [
         f"Database: {_size(ds['database_bytes'])} ({ds['rows']:,} rows, 3 indexes), "
         f"generated in {ds['seconds']:.0f} s.",
         "",
-        "| step | wall time | peak RSS (pgback) | local disk writes | output |",
-        "|---|---:|---:|---:|---|",
-        f"| (a) `pg_dump -Fc -Z0` to a discarding pipe (floor) | {a['seconds']:.1f} s | | | "
-        f"{_size(a['output_bytes'])} |",
-        f"| (b) pg_back-style: `pg_dump -Fc` to a file ({b['dump_seconds']:.1f} s), age "
-        f"({b['encrypt_seconds']:.1f} s), upload ({b['upload_seconds']:.1f} s) "
-        f"| {b['seconds']:.1f} s | | {_size(b['dump_bytes'] + b['encrypted_bytes'])} staged "
-        f"| {_size(b['encrypted_bytes'])} |",
-        f"| (c) `pgback backup` (zstd-1 + age, streamed to S3) | {c['seconds']:.1f} s "
-        f"| {c['peak_rss_mib']} MiB | {c['disk_write_bytes']} B "
-        f"| {_size(c['database_object_bytes'])} |",
-        f"| (d) `pg_restore` from the local file (b) into a fresh database | "
-        f"{d['seconds']:.1f} s | | | |",
-        f"| (e) `pgback restore latest` (S3 -> sha256 -> age -> zstd -> pg_restore) | "
-        f"{e['seconds']:.1f} s | {e['peak_rss_mib']} MiB | | |",
+        f"| step | {best} | peak RSS of pgback | local disk writes | output "
+        "| CPU s: command / PostgreSQL / S3 / others |",
+        "|---|---:|---:|---|---:|---|",
+        f"| (a) `pg_dump -Fc -Z0` into a pipe that discards (floor) | {a['seconds']:.2f} s | | "
+        f"| {_size(a['output_bytes'])} | {_cpu(a)} |",
+        f"| (b) pg_back-style: `pg_dump -Fc` to a file ({b['dump_seconds']:.1f} s), "
+        f"age the file ({b['encrypt_seconds']:.1f} s), upload it ({b['upload_seconds']:.1f} s) "
+        f"| {b['seconds']:.2f} s | | {_size(b['dump_bytes'] + b['encrypted_bytes'])} staged "
+        f"| {_size(b['encrypted_bytes'])} | {_cpu(b)} |",
+        f"| (c) `pgback backup`: zstd-1 + age, streamed to S3 | {c['seconds']:.2f} s "
+        f"| {c['peak_rss_mib']} MiB | {c['disk_write_bytes']} B (lock file page), "
+        f"{c['staged_bytes']} B staged | {_size(c['database_object_bytes'])} | {_cpu(c)} |",
+        f"| (d) `pg_restore` of (b)'s local file into a fresh database | {d['seconds']:.2f} s "
+        f"| | | | {_cpu(d)} |",
+        f"| (e) `pgback restore latest`: S3 -> sha256 -> age -> zstd -> `pg_restore` "
+        f"| {e['seconds']:.2f} s | {e['peak_rss_mib']} MiB | | | {_cpu(e)} |",
         "",
         "| target | measured | limit | |",
         "|---|---:|---:|---|",
@@ -143,7 +152,7 @@ def sweep_table(runs: list[dict[str, Any]]) -> str:
     """Growth of time and memory with size (Markdown)."""
     lines = [
         "| database | rows | (a) floor | (b) pg_back | (c) pgback | (d) pg_restore "
-        "| (e) pgback restore | c/a | c/b | e/d | RSS backup | RSS restore | disk (c) |",
+        "| (e) pgback restore | c/a | c/b | e/d | RSS backup | RSS restore | staged (c) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in runs:
@@ -153,9 +162,9 @@ def sweep_table(runs: list[dict[str, Any]]) -> str:
             f"| {run['a_floor']['seconds']:.1f} s | {run['b_pg_back_style']['seconds']:.1f} s "
             f"| {run['c_pgback_backup']['seconds']:.1f} s | {run['d_pg_restore']['seconds']:.1f} s "
             f"| {run['e_pgback_restore']['seconds']:.1f} s | {r['c/a']} | {r['c/b']} | {r['e/d']} "
-            f"| {run['c_pgback_backup']['peak_rss_mib']} MiB "
-            f"| {run['e_pgback_restore']['peak_rss_mib']} MiB "
-            f"| {run['c_pgback_backup']['disk_write_bytes']} B |"
+            f"| {run['peak_rss_mib_max']['c_pgback_backup']} MiB "
+            f"| {run['peak_rss_mib_max']['e_pgback_restore']} MiB "
+            f"| {run['c_pgback_backup']['staged_bytes']} B |"
         )
     return "\n".join(lines) + "\n"
 
