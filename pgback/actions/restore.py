@@ -176,12 +176,18 @@ def _restore_database(
     mode: str,
 ) -> None:
     argv = [program("pg_restore", settings), "--exit-on-error"]
+    maintenance = options.target.dbname or "postgres"
     if mode == "missing":
-        argv += ["--create", "-d", dbname_arg(options.target.dbname or "postgres")]
+        argv += ["--create", "-d", dbname_arg(maintenance)]
+    elif mode == "used":
+        # --clean replaces the whole database (drop + create from the archive): tables that are
+        # not in the backup must not survive, and foreign keys cannot block the drop. The drop
+        # is issued from another database than the one being replaced.
+        if maintenance == entry.name:
+            maintenance = "template1" if entry.name != "template1" else "postgres"
+        argv += ["--clean", "--if-exists", "--create", "-d", dbname_arg(maintenance)]
     else:
         argv += ["-d", dbname_arg(entry.name)]
-        if mode == "used":
-            argv += ["--clean", "--if-exists"]
     what = f"restoring database {entry.name!r}"
     progress = Progress.for_mode(what, settings.progress)
     log.info(

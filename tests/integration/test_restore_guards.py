@@ -132,6 +132,24 @@ def test_restore_clean_over_used_databases_brings_back_the_backed_up_data(
     assert any('role "alice" already exists' in w for w in result.warnings)
 
 
+def test_restore_clean_replaces_the_database_so_objects_not_in_the_backup_are_gone(
+    pg: PostgresServer, pg_target: PostgresServer, bucket: str, settings_for: SettingsFor
+) -> None:
+    settings = settings_for(bucket, include_dbs=DATABASES)
+    run_backup(settings)
+    run_restore(settings, "latest", restore_to(pg_target))
+    # a table the backup does not know, referencing a backed-up one: it must not survive
+    pg_target.execute(
+        "CREATE TABLE stray (item_id int REFERENCES items (id)); INSERT INTO stray VALUES (1)",
+        dbname="app",
+    )
+
+    run_restore(settings, "latest", restore_to(pg_target, clean=True))
+
+    assert pg_target.query("SELECT to_regclass('public.stray')", dbname="app") == [(None,)]
+    assert_databases_identical(pg, pg_target, DATABASES)
+
+
 def test_restore_without_globals_into_a_server_lacking_the_roles_names_the_missing_role(
     pg: PostgresServer, pg_target: PostgresServer, bucket: str, settings_for: SettingsFor
 ) -> None:
