@@ -65,11 +65,7 @@ class PostgresContainerService:
             .with_network(self._network)
             .with_network_aliases(self.name)
         )
-        try:
-            container.start()
-        except BaseException:
-            container.stop()  # a failed start leaves the container behind
-            raise
+        _start(container)
         self._container = container
         self.host = container.get_container_host_ip()
         if self.host == "localhost":
@@ -122,11 +118,7 @@ class S3ContainerService:
             .with_network_aliases("s3")
             .waiting_for(HttpWaitStrategy(S3_PORT, "/").for_status_code(200))
         )
-        try:
-            container.start()
-        except BaseException:
-            container.stop()
-            raise
+        _start(container)
         self._container = container
         host = container.get_container_host_ip()
         host = "127.0.0.1" if host == "localhost" else host
@@ -186,11 +178,7 @@ class SidecarContainerService:
             .with_command("serve")
             .waiting_for(LogMessageWaitStrategy("cron disabled"))
         )
-        try:
-            container.start()
-        except BaseException:
-            container.stop()
-            raise
+        _start(container)
         self._container = container
 
     def exec(self, argv: list[str], env: dict[str, str]) -> tuple[int, str]:
@@ -207,6 +195,14 @@ class SidecarContainerService:
 
     def log_tail(self, lines: int = 40) -> str:
         return _container_logs(self._container, lines)
+
+
+def _start(container: Any) -> None:
+    try:
+        container.start()
+    except BaseException:
+        container.stop()  # a failed start leaves the container behind
+        raise
 
 
 def _container_logs(container: Any, lines: int) -> str:
