@@ -60,12 +60,31 @@ def _fault_target(fault_pg: PostgresServer, canaries: Canaries) -> Iterator[dict
 
 @pytest.fixture
 def target(_fault_target: dict[str, Any]) -> PostgresServer:
-    """An empty cluster to restore into (fresh initdb), with the canary target password."""
+    """An empty cluster to restore into, with the canary target password: what earlier tests
+    restored is dropped (cheaper than a fresh initdb; the source has no roles of its own)."""
     server: PostgresServer = _fault_target["server"]
     if _fault_target["used"]:
-        server.recreate()
+        _empty(server)
     _fault_target["used"] = True
     return server
+
+
+def _empty(server: PostgresServer) -> None:
+    from psycopg import sql
+
+    for (name,) in server.query(
+        "SELECT datname FROM pg_database WHERE datname <> 'postgres' AND NOT datistemplate"
+    ):
+        server.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    server.execute(
+        "DROP SCHEMA public CASCADE; CREATE SCHEMA public AUTHORIZATION pg_database_owner;"
+        "GRANT USAGE ON SCHEMA public TO PUBLIC"
+    )
+    roles = server.query(
+        "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' AND rolname <> 'postgres'"
+    )
+    for (role,) in roles:
+        server.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ canary secrets, the children, the bucket.)
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,11 +31,15 @@ pytestmark = pytest.mark.integration
 
 
 def slow_big_backup(
-    env_for: EnvFor, store: Bucket, proxy: FaultyS3, delay: float = 1.0
+    env_for: EnvFor,
+    store: Bucket,
+    proxy: FaultyS3,
+    delay: float = 1.0,
+    gate: threading.Event | None = None,
 ) -> dict[str, str]:
-    """`big` uncompressed in 5 MiB parts, each part held `delay` seconds by the proxy: a run
-    of seconds with a multipart upload in flight most of the time."""
-    proxy.add("PUT", r"partNumber=", "delay", seconds=delay)
+    """`big` uncompressed in 5 MiB parts, each part held `delay` seconds (or until `gate` is
+    set) by the proxy: a run of seconds with a multipart upload in flight most of the time."""
+    proxy.add("PUT", r"partNumber=", "delay", seconds=delay, gate=gate)
     return env_for(
         store,
         endpoint=proxy.endpoint_url,
@@ -81,11 +86,13 @@ def test_backup_while_another_runs_refused_exit_8_and_first_completes(
     good_set: Callable[..., str],
 ) -> None:
     good = good_set()
-    env = slow_big_backup(env_for, store, proxy, delay=0.4)
+    held = threading.Event()  # the first run's parts wait until the second run is over
+    env = slow_big_backup(env_for, store, proxy, delay=60, gate=held)
     first = WatchedRun(env, "backup")
     first.wait_for_child("pg_dump", argv_has="dbname=big")
 
     second = run_pgback(env, "backup")
+    held.set()
 
     message = assert_failed_cleanly(
         second, 8, "another backup is running", f"pid {first.pid}", canaries=canaries

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from psycopg import sql
 
 from pgback.testbed import PostgresServer
 
@@ -118,5 +117,8 @@ def test_restore_over_existing_database_refused_without_clean_then_replaced_with
     assert_no_secrets(replaced, canaries)
     query = "SELECT id, label FROM items ORDER BY id"
     assert target.query(query, dbname="small") == fault_pg.query(query, dbname="small")
-    # --clean replaces what the dump holds; the target's own other tables stay
-    assert target.query(sql.SQL("SELECT count(*) FROM mine"), dbname="small") == [(0,)]
+    # --clean replaces the whole database: the target's own other tables are gone too
+    tables = target.query(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'", dbname="small"
+    )
+    assert tables == [("items",)]

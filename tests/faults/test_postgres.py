@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -36,7 +37,8 @@ def test_backup_pg_dump_killed_mid_stream_exit_5_names_database_no_set_no_upload
 ) -> None:
     good = good_set()
     before = {good: store.snapshot(good)}
-    proxy.add("PUT", r"partNumber=", "delay", seconds=0.5)  # pg_dump waits on a full pipe
+    held = threading.Event()  # parts wait: pgback's buffers fill, pg_dump waits on its pipe
+    proxy.add("PUT", r"partNumber=", "delay", seconds=60, gate=held)
     env = env_for(
         store,
         endpoint=proxy.endpoint_url,
@@ -50,6 +52,7 @@ def test_backup_pg_dump_killed_mid_stream_exit_5_names_database_no_set_no_upload
     run.wait_until(lambda: bool(store.uploads()), "a multipart upload started")
 
     os.kill(pg_dump.pid, signal.SIGKILL)
+    held.set()
     outcome = run.finish()
 
     assert_failed_cleanly(
@@ -78,7 +81,8 @@ def test_backup_database_dropped_during_run_exit_5_names_it_no_set(
     good = good_set()
     before = {good: store.snapshot(good)}
     victim = scratch_db(unique("zz_dropped"))  # sorts after `big`: dumped later (jobs=1)
-    proxy.add("PUT", r"partNumber=", "delay", seconds=0.3)
+    held = threading.Event()  # `big` cannot finish before the drop
+    proxy.add("PUT", r"partNumber=", "delay", seconds=60, gate=held)
     env = env_for(
         store,
         endpoint=proxy.endpoint_url,
@@ -92,6 +96,7 @@ def test_backup_database_dropped_during_run_exit_5_names_it_no_set(
     run.wait_for_child("pg_dump", argv_has="dbname=big")
 
     fault_pg.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(victim)))
+    held.set()
     outcome = run.finish()
 
     assert_failed_cleanly(
