@@ -3,6 +3,7 @@ the environment and the flags together, without echoing a secret."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,14 @@ pytestmark = pytest.mark.integration
 
 
 def test_invalid_configuration_every_problem_listed_at_once_exit_2_nothing_run(
-    env_for: EnvFor, store: Bucket, canaries: Canaries, tmp_path: Path
+    env_for: EnvFor,
+    store: Bucket,
+    canaries: Canaries,
+    tmp_path: Path,
+    good_set: Callable[..., str],
 ) -> None:
+    good = good_set()
+    before = {good: store.snapshot(good)}
     config = tmp_path / "pgback.toml"
     config.write_text(
         "s3_buckett = 'typo'\n"  # unknown key
@@ -34,6 +41,7 @@ def test_invalid_configuration_every_problem_listed_at_once_exit_2_nothing_run(
         stop_grace_period="soon",  # bad duration
         compress_level="99",
         health_listen="no-port",
+        keep_last=1,
     )
 
     outcome = run_pgback(env, "backup", "--s3-part-size-mib", "1")
@@ -63,4 +71,4 @@ def test_invalid_configuration_every_problem_listed_at_once_exit_2_nothing_run(
     assert not outcome.programs() & set(CHILD_PROGRAMS)  # nothing was dumped
     assert_no_secrets(outcome, canaries)
     assert canaries.age_identity[-20:] not in outcome.stderr
-    assert store.objects() == {}
+    assert store.objects() == before[good]  # nothing stored, nothing purged

@@ -10,7 +10,15 @@ import pytest
 from pgback.testbed import PostgresServer
 
 from .conftest import EnvFor
-from .harness import Bucket, Canaries, WatchedRun, assert_failed_cleanly, run_pgback
+from .harness import (
+    Bucket,
+    Canaries,
+    WatchedRun,
+    assert_failed_cleanly,
+    assert_no_secrets,
+    assert_only_good_sets,
+    run_pgback,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -42,6 +50,7 @@ def test_restore_and_verify_wrong_age_identity_exit_6_target_untouched(
     good_set: Callable[..., str],
 ) -> None:
     set_id = good_set()
+    before = {set_id: store.snapshot(set_id)}
     env = restore_env(env_for(store, cipher_private_key=canaries.wrong_identity), target)
 
     restore = run_pgback(env, "restore", set_id, *target_args(target))
@@ -58,6 +67,7 @@ def test_restore_and_verify_wrong_age_identity_exit_6_target_untouched(
         )
     assert untouched(target)
     assert "FAILED" in verify.stdout
+    assert_only_good_sets(store, before)
 
 
 def test_restore_and_verify_wrong_passphrase_exit_6_target_untouched(
@@ -67,6 +77,7 @@ def test_restore_and_verify_wrong_passphrase_exit_6_target_untouched(
     backup = run_pgback(env_for(store, **passphrase_mode), "backup")
     assert backup.returncode == 0, backup.describe()
     set_id = backup.stdout.split()[0]
+    before = {set_id: store.snapshot(set_id)}
     wrong = {**passphrase_mode, "cipher_pass": canaries.wrong_passphrase}
     env = restore_env(env_for(store, **wrong), target)
 
@@ -80,6 +91,8 @@ def test_restore_and_verify_wrong_passphrase_exit_6_target_untouched(
             outcome, 6, "wrong passphrase", "identity.age", "cipher_pass", canaries=canaries
         )
     assert untouched(target)
+    assert_only_good_sets(store, before)
+    assert_no_secrets(backup, canaries, store.all_text())
 
 
 def _damage(store: Bucket, key: str, how: str) -> None:
