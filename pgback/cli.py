@@ -289,6 +289,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             return run_scenario_command(args)
         settings = _settings(args)
         setup_logging(settings.log_format, settings.log_level)
+        for warning in settings.warnings:
+            log.warning(warning)
         handler: Callable[[argparse.Namespace, Settings], int] = args.handler
         return handler(args, settings)
     except PgbackError as exc:

@@ -7,10 +7,11 @@ is collected and reported at once (ConfigError, exit code 2).
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,8 @@ class Settings:
 
     # provenance of each non-default value, for `pgback config`
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # things worth saying that do not stop the run (a misspelled PGBACK_ variable...)
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def purge_policy_set(self) -> bool:
@@ -456,10 +459,51 @@ def load_settings(
 
     # cross-key checks run on the values that did parse, so a bad value does not hide them:
     # every problem is reported at once
-    settings = Settings(**values, sources=sources)
+    settings = Settings(**values, sources=sources, warnings=tuple(_unknown_env(env)))
     problems.extend(_cross_checks(settings))
     if problems:
         raise ConfigError(problems)
+    return _encryption_warning(settings)
+
+
+# PGBACK_ variables that are not settings: read by other parts (restore target, test bed,
+# scenario harness, container scripts)
+_OTHER_ENV = (
+    "PGBACK_CONFIG",
+    "PGBACK_TARGET",
+    "PGBACK_TARGET_PASSWORD",
+    "PGBACK_TESTBED_",
+    "PGBACK_PG_BINDIR",
+    "PGBACK_DOCKER_",
+    "PGBACK_SCENARIOS_DIR",
+    "PGBACK_BUILD_",
+    "PGBACK_SIDECAR_",
+    "PGBACK_SET_ID",
+    "PGBACK_STATUS",
+    "PGBACK_BENCH_",
+)
+
+
+def _unknown_env(env: Mapping[str, str]) -> list[str]:
+    """A misspelled PGBACK_ variable would be silently ignored: name it, with a guess."""
+    known = {spec.env for spec in KEYS.values()}
+    warnings = []
+    for name in sorted(env):
+        base = name.removesuffix("_FILE")
+        if not name.startswith("PGBACK_") or base in known or name.startswith(_OTHER_ENV):
+            continue
+        guess = difflib.get_close_matches(base, known, n=1)
+        hint = f" (did you mean {guess[0]}?)" if guess else ""
+        warnings.append(f"ignoring unknown environment variable {name}{hint}")
+    return warnings
+
+
+def _encryption_warning(settings: Settings) -> Settings:
+    if not settings.encrypt and (settings.cipher_public_key or settings.cipher_pass):
+        note = (
+            "cipher_public_key or cipher_pass is set but encrypt is off: backups are NOT encrypted"
+        )
+        return replace(settings, warnings=(*settings.warnings, note))
     return settings
 
 

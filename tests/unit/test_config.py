@@ -382,3 +382,22 @@ def test_cli_invalid_configuration_exits_2_listing_every_problem(
     assert code == 2
     assert "3 configuration problems" in err
     assert all(word in err for word in ("jobs", "compress", "port"))
+
+
+def test_load_settings_misspelled_pgback_variable_is_named_with_a_guess() -> None:
+    settings = load_settings(env={"PGBACK_S3_BUKET": "pg-back", "PGBACK_TARGET": "host=x"})
+
+    assert settings.warnings == (
+        "ignoring unknown environment variable PGBACK_S3_BUKET (did you mean PGBACK_S3_BUCKET?)",
+    )
+    assert settings.s3_bucket is None
+
+
+def test_load_settings_recipient_without_encrypt_warns_backups_are_not_encrypted() -> None:
+    recipient = str(x25519.Identity.generate().to_public())
+
+    quiet = load_settings(env={"PGBACK_CIPHER_PUBLIC_KEY": recipient, "PGBACK_ENCRYPT": "true"})
+    loud = load_settings(env={"PGBACK_CIPHER_PUBLIC_KEY": recipient})
+
+    assert quiet.warnings == ()
+    assert any("NOT encrypted" in w for w in loud.warnings)
