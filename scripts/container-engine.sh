@@ -417,7 +417,7 @@ build_sidecar() {
 		log "no ./Dockerfile yet: not building $SIDECAR_IMAGE"
 		return 0
 	fi
-	local pull=(--pull=never)
+	local pull=(--pull=never --format docker)  # docker format: podman's OCI default drops HEALTHCHECK
 	[[ "$CLI" == podman ]] || pull=(--pull=false)
 	# Debian's own client tools by default: they match the local PostgreSQL image (15) and
 	# come from the only package mirror these machines reach
