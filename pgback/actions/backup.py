@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import io
+import os
 import re
 import signal
 import threading
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from pgback import __version__, naming
 from pgback.actions import purge as purge_action
@@ -54,7 +55,8 @@ from pgback.streams import HashingWriter, copy_stream
 
 # pg_dump writes its archive in small pieces; a 1 MiB pipe (Linux's default is 64 KiB, and
 # 1 MiB is the default pipe-max-size for unprivileged processes) lets each read take more at a
-# time: fewer wake-ups and system calls on both sides of the pipe, about 0.2 s less CPU per GB
+# time, and reading the pipe's file descriptor directly takes what is there instead of looping
+# until a full read: fewer wake-ups and system calls on both sides of the pipe.
 PIPE_SIZE = 1024 * 1024
 
 
@@ -79,10 +81,29 @@ class _Plan:
     progress: Progress
 
 
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class PipeReader:
+    """A program's output pipe read in big pieces (see PIPE_SIZE): whatever is there, at most
+    `size`; b"" at the end."""
+
+    def __init__(self, pipe: IO[bytes]) -> None:
+        self._fd = pipe.fileno()
+        set_size = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only; best effort
+        if set_size is not None:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(self._fd, set_size, PIPE_SIZE)
+
+    def read(self, size: int = -1, /) -> bytes:
+        return os.read(self._fd, size if size > 0 else PIPE_SIZE)
+
+
 class _CancellableReader:
     """Stops the stream as soon as the run is cancelled (SIGTERM, a sibling failed)."""
 
-    def __init__(self, inner: IO[bytes], cancel: threading.Event) -> None:
+    def __init__(self, inner: Readable, cancel: threading.Event) -> None:
         self._inner = inner
         self._cancel = cancel
 
@@ -312,11 +333,8 @@ def _upload_child(
     what: str,
 ) -> FileEntry:
     child = Child(argv, env=params.env(), secrets=params.secrets)
-    widen_pipe(child.stdout)
     try:
-        entry = _upload(
-            plan, kind, name, base, child.stdout, before_commit=lambda: child.check(what)
-        )
+        entry = _upload(plan, kind, name, base, PipeReader(child.stdout), lambda: child.check(what))
     except BaseException as exc:
         exited_on_its_own = child.proc.poll()
         child.kill()
@@ -351,21 +369,12 @@ def _dump_error(child: Child, what: str) -> ProcessError:
     return ProcessError(message, returncode=code, stderr_tail=error.stderr_tail)
 
 
-def widen_pipe(stream: IO[bytes]) -> None:
-    """Best effort: a bigger pipe buffer where the platform allows it (Linux)."""
-    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if set_size is None:
-        return
-    with contextlib.suppress(OSError, ValueError):
-        fcntl.fcntl(stream.fileno(), set_size, PIPE_SIZE)
-
-
 def _upload(
     plan: _Plan,
     kind: str,
     name: str,
     base: str,
-    source: IO[bytes],
+    source: Readable,
     before_commit: Callable[[], None] | None = None,
 ) -> FileEntry:
     """Stream one file into the set; the object exists only if everything succeeded."""
