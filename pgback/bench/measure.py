@@ -23,7 +23,6 @@ from typing import Any
 import pyrage
 from psycopg.conninfo import make_conninfo
 
-from pgback.actions.backup import PIPE_SIZE
 from pgback.bench.dataset import Dataset, drop_database, row_count
 from pgback.bench.probes import BenchError, ChildRun, CpuMeter, discard, run_child
 from pgback.bench.servers import BUCKET, Servers
@@ -108,9 +107,7 @@ def floor_dump(ctx: Context) -> dict[str, Any]:
     env = {**clean_env(), **ctx.servers.source.env()}
     meter = cpu_meter(ctx)
     before = time.process_time()  # the benchmark's own reading of the pipe
-    # the same pipe buffer as pgback gives pg_dump: the floor gets every advantage pgback has
-    run = run_child(argv, env=env, stdout_sink=discard, pipe_size=PIPE_SIZE)
-    run.check("pg_dump -Fc -Z0")
+    run = run_child(argv, env=env, stdout_sink=discard).check("pg_dump -Fc -Z0")
     cpu = meter.stop(run.tree_cpu + time.process_time() - before)
     return {"seconds": round(run.seconds, 2), "output_bytes": run.stdout_bytes, "cpu_seconds": cpu}
 

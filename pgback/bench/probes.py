@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import subprocess
 import threading
@@ -25,6 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+from pgback.actions.backup import PipeReader
 
 SAMPLE_INTERVAL = 0.01
 SETTLE_SECONDS = 0.3
@@ -130,17 +131,13 @@ class CpuMeter:
 
 
 def discard(stream: IO[bytes]) -> int:
-    """Read a pipe to its end into one reused buffer; the number of bytes read."""
-    buffer = bytearray(DISCARD_CHUNK)
-    view = memoryview(buffer)
+    """Read a pipe to its end and drop the bytes; how many. The same reader as pgback's (a
+    1 MiB pipe, read directly), so the floor has every advantage pgback has."""
+    reader = PipeReader(stream)
     total = 0
-    readinto = getattr(stream, "readinto", None)
-    assert readinto is not None
-    while True:
-        count = readinto(view)
-        if not count:
-            return int(total)
-        total += count
+    while chunk := reader.read(DISCARD_CHUNK):
+        total += len(chunk)
+    return total
 
 
 class _Sampler(threading.Thread):
@@ -168,12 +165,10 @@ def run_child(
     env: Mapping[str, str],
     stdout_sink: Callable[[IO[bytes]], int] | None = None,
     cwd: Path | None = None,
-    pipe_size: int | None = None,
 ) -> ChildRun:
     """Run `argv` to its end and measure it (see the module's docstring for what and how).
 
-    stdout goes to `stdout_sink` (run in a thread; returns the byte count) or is kept as text;
-    `pipe_size` sets the stdout pipe's buffer (F_SETPIPE_SZ).
+    stdout goes to `stdout_sink` (run in a thread; returns the byte count) or is kept as text.
     """
     io_before = read_io()
     started = time.perf_counter()
@@ -185,9 +180,6 @@ def run_child(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    if pipe_size is not None:
-        assert proc.stdout is not None
-        fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, pipe_size)
     sampler = _Sampler(proc.pid)
     sampler.start()
     stderr_tail: deque[str] = deque(maxlen=40)
