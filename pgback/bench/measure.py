@@ -97,6 +97,7 @@ def _child_summary(run: ChildRun) -> dict[str, Any]:
         "peak_rss_mib": _mib(run.peak_rss),
         "tree_max_rss_mib": _mib(run.tree_max_rss),
         "disk_write_bytes": run.write_bytes,
+        "own_write_bytes_sampled": run.own_write_bytes,
         "disk_cancelled_write_bytes": run.cancelled_write_bytes,
     }
 

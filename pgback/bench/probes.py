@@ -41,6 +41,7 @@ class ChildRun:
     tree_max_rss: int  # bytes: wait4 ru_maxrss, the largest of the child and its descendants
     tree_cpu: float  # CPU seconds of the child and the descendants it reaped (wait4)
     write_bytes: int  # bytes sent to block devices by the child and its descendants
+    own_write_bytes: int  # the child's own counter, last read while it ran (a cross-check)
     cancelled_write_bytes: int  # of those, dirtied then truncated/deleted before writeback
     stdout_bytes: int = 0
     stdout_text: str = ""
@@ -145,6 +146,7 @@ class _Sampler(threading.Thread):
         super().__init__(daemon=True, name=f"probe-{pid}")
         self.pid = pid
         self.peak: int | None = None
+        self.write_bytes = 0  # the child's own counter (and its reaped children's), last read
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -152,6 +154,7 @@ class _Sampler(threading.Thread):
             hwm = read_hwm(self.pid)
             if hwm is not None:
                 self.peak = max(self.peak or 0, hwm)
+                self.write_bytes = read_io(self.pid).get("write_bytes", self.write_bytes)
             self._halt.wait(SAMPLE_INTERVAL)
 
     def stop(self) -> None:
@@ -224,6 +227,7 @@ def run_child(
         tree_max_rss=usage.ru_maxrss * 1024,
         tree_cpu=usage.ru_utime + usage.ru_stime,
         write_bytes=io_after.get("write_bytes", 0) - io_before.get("write_bytes", 0),
+        own_write_bytes=sampler.write_bytes,
         cancelled_write_bytes=(
             io_after.get("cancelled_write_bytes", 0) - io_before.get("cancelled_write_bytes", 0)
         ),
