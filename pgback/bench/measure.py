@@ -13,6 +13,7 @@ Each restore is checked (row count) and its database dropped afterwards.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import time
@@ -192,6 +193,55 @@ def pgback_backup(ctx: Context) -> dict[str, Any]:
         "set_bytes": sum(objects.values()),
         "objects": len(objects),
         "cpu_seconds": cpu,
+    }
+
+
+# an open/openat/creat line of strace that succeeded: the path, then the flags
+_OPEN = re.compile(
+    r'\b(?:open|openat|creat)\((?:[^,"]*, )?"((?:[^"\\]|\\.)*)"(?:, ([A-Z_|]+))?.*\) = \d+'
+)
+_WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC")
+_NOT_FILES = ("/dev/", "/proc/", "/sys/")
+
+
+def files_written(ctx: Context) -> dict[str, Any]:
+    """Every file `pgback backup` and its children open for writing, from an extra (untimed)
+    run under strace: the exact answer to "does anything get staged on local disk?".
+
+    The kernel's write_bytes counters (kept as a cross-check) count pages, including the page of
+    the lock file and sometimes filesystem metadata, so they cannot say 0 when pgback writes a
+    5-byte pid. Here each file opened for writing is listed with its size afterwards; every
+    file but the lock file would be staging.
+    """
+    strace = shutil.which("strace")
+    if strace is None:
+        return {"checked": False, "why": "strace is not installed"}
+    trace = ctx.workdir / "strace.txt"
+    # --seccomp-bpf: only the traced calls stop the program, not pg_dump's every write
+    argv = [strace, "-f", "-qq", "--seccomp-bpf", "-o", str(trace), "-e", "trace=open,openat,creat"]
+    run = run_child([*argv, sys.executable, "-m", "pgback", "backup"], env=pgback_env(ctx))
+    run.check("pgback backup under strace")
+    opened: set[str] = set()
+    for line in trace.read_text(errors="replace").splitlines():
+        match = _OPEN.search(line)
+        if match is None:
+            continue
+        writing = "creat(" in line or any(flag in (match.group(2) or "") for flag in _WRITE_FLAGS)
+        if not writing:
+            continue
+        if not match.group(1).startswith(_NOT_FILES):
+            opened.add(match.group(1))
+    trace.unlink()
+    lock = str(ctx.workdir / "state" / "backup.lock")
+    files = {path: os.path.getsize(path) if os.path.exists(path) else None for path in opened}
+    staged = [path for path in files if path != lock]
+    return {
+        "checked": True,
+        "files": {
+            path.replace(str(ctx.workdir), "<workdir>"): size for path, size in files.items()
+        },
+        "staged_files": len(staged),
+        "staged_bytes": sum(files[path] or 0 for path in staged),
     }
 
 

@@ -121,6 +121,7 @@ def _run_size(servers: Servers, size_gb: float, repeat: int, echo: Echo) -> dict
         step: max(attempt["peak_rss_mib"] or 0 for attempt in attempts[step])
         for step in ("c_pgback_backup", "e_pgback_restore")
     }
+    run["files_written"] = measure.files_written(ctx)
     run["staged_bytes_max"] = max(
         attempt["staged_bytes"] for attempt in attempts["c_pgback_backup"]
     )

@@ -43,6 +43,8 @@ def test_bench_tiny_size_produces_every_measurement_and_valid_json(
         assert run[step]["disk_write_bytes"] >= 0, step
         assert run[step]["cpu_seconds"]["command_tree"] > 0, step
     assert run["c_pgback_backup"]["staged_bytes"] >= 0
+    if run["files_written"]["checked"]:  # strace is installed
+        assert run["files_written"]["staged_files"] == 0, run["files_written"]
     assert set(run["ratios"]) == {"c/a", "c/b", "e/d", "size c/b"}
     assert set(run["targets"]) == {name for name, _, _ in TARGETS}
     assert "(e) `pgback restore latest`" in capsys.readouterr().out
