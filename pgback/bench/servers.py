@@ -28,8 +28,6 @@ BUCKET = "pgback-bench"
 ACCESS_KEY = "AKIAPGBACKBENCH"
 SECRET_KEY = "pgback-bench-secret"
 REGION = "us-east-1"
-RCLONE_OPTIONS: list[str] = []
-RCLONE_ENV: dict[str, str] = {}
 
 # Settings for both clusters. Throwaway data (the test bed already runs fsync=off): WAL is kept
 # out of the way so checkpoints do not land in the middle of one measurement and not another.
@@ -116,17 +114,10 @@ def _rclone_s3(rclone: str, workdir: Path) -> Iterator[Endpoint]:
         f"{LOOPBACK}:{port}",
         "--auth-key",
         f"{ACCESS_KEY},{SECRET_KEY}",
-        *RCLONE_OPTIONS,
         str(root),
     ]
     with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            env={**os.environ, **RCLONE_ENV},
-        )
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 20
         while not port_accepts(LOOPBACK, port, timeout=0.2):
