@@ -104,12 +104,10 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    from pgback.actions.catalog import require_manifest, resolve_set
+    from pgback.actions.catalog import resolve_manifest
     from pgback.actions.context import make_storage
 
-    manifest = require_manifest(
-        resolve_set(make_storage(settings), settings.upload_prefix, args.set)
-    )
+    manifest = resolve_manifest(make_storage(settings), settings.upload_prefix, args.set)
     if args.json:
         print(manifest.to_json(), end="")
     else:

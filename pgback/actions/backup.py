@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import io
 import os
 import re
@@ -217,11 +218,10 @@ def _encryption_plan(
         recipients = crypto.parse_recipients([recipient])
         wrapped = crypto.wrap_identity(identity, settings.cipher_pass.reveal())
         key = prefix + naming.IDENTITY_NAME
-        writer = HashingWriter(io.BytesIO())
-        writer.write(wrapped)
         storage.put_bytes(key, wrapped)
+        digest = hashlib.sha256(wrapped).hexdigest()
         identity_entry = FileEntry(
-            KIND_IDENTITY, naming.IDENTITY_NAME, key, writer.size, writer.sha256, "none", True
+            KIND_IDENTITY, naming.IDENTITY_NAME, key, len(wrapped), digest, "none", True
         )
         # the recipient is public; recording it lets `show` say which key a set used
         encryption = Encryption("passphrase", (recipient,))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from pgback import naming
-from pgback.errors import IncompleteSetError, NotFoundError, StorageError
+from pgback.errors import IncompleteSetError, NotFoundError
 from pgback.manifest import Manifest
 from pgback.storage.base import ObjectInfo, Storage
 
@@ -102,7 +102,8 @@ def resolve_set(storage: Storage, upload_prefix: str, ref: str) -> SetSummary:
     raise NotFoundError(f"no set {ref} in {where}: `pgback list` shows the sets")
 
 
-def require_manifest(summary: SetSummary) -> Manifest:
-    if summary.manifest is None:
-        raise StorageError(f"set {summary.set_id} has no readable manifest")
-    return summary.manifest
+def resolve_manifest(storage: Storage, upload_prefix: str, ref: str) -> Manifest:
+    """The manifest of the complete set named `ref` (resolve_set refuses incomplete ones)."""
+    manifest = resolve_set(storage, upload_prefix, ref).manifest
+    assert manifest is not None  # resolve_set only returns complete sets
+    return manifest

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pgback import naming
-from pgback.actions.catalog import require_manifest, resolve_set
+from pgback.actions.catalog import resolve_manifest
 from pgback.actions.context import decryption_identities, log, make_storage
 from pgback.actions.fetch import stream_plain
 from pgback.config import Settings
@@ -40,7 +40,7 @@ def run_download(
     storage: Storage | None = None,
 ) -> list[DownloadedFile]:
     storage = storage or make_storage(settings)
-    manifest = require_manifest(resolve_set(storage, settings.upload_prefix, ref))
+    manifest = resolve_manifest(storage, settings.upload_prefix, ref)
     target = Path(dest)
     target.mkdir(parents=True, exist_ok=True)
     identities = decryption_identities(settings, storage, manifest) if decrypt else []

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgback.actions.catalog import require_manifest, resolve_set
+from pgback.actions.catalog import resolve_manifest
 from pgback.actions.context import decryption_identities, log, make_storage, program
 from pgback.actions.fetch import stream_plain
 from pgback.adapters.postgres import ConnParams, database_state, dbname_arg
@@ -58,8 +58,7 @@ def run_restore(
     storage: Storage | None = None,
 ) -> RestoreResult:
     storage = storage or make_storage(settings)
-    summary = resolve_set(storage, settings.upload_prefix, ref)
-    manifest = require_manifest(summary)
+    manifest = resolve_manifest(storage, settings.upload_prefix, ref)
     entries = _chosen_databases(manifest, options.databases)
     identities = decryption_identities(settings, storage, manifest)
     modes = _preflight(options.target, entries, options.clean)

@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from pgback.actions.catalog import require_manifest, resolve_set
+from pgback.actions.catalog import resolve_manifest
 from pgback.actions.context import decryption_identities, make_storage, program
 from pgback.actions.fetch import stream_plain
 from pgback.config import Settings
@@ -65,7 +65,7 @@ def run_verify(
 ) -> tuple[str, list[FileCheck]]:
     """(set id, one check per file). Decrypts when an identity or passphrase is configured."""
     storage = storage or make_storage(settings)
-    manifest = require_manifest(resolve_set(storage, settings.upload_prefix, ref))
+    manifest = resolve_manifest(storage, settings.upload_prefix, ref)
     can_decrypt = not manifest.encrypted or bool(
         settings.cipher_private_key or settings.cipher_pass
     )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 # Overrides where throwaway servers keep their files. It must be traversable by the unprivileged
 # user PostgreSQL runs as, which is why the default is /tmp and not tempfile.gettempdir() (a
@@ -60,3 +64,32 @@ def with_log(message: str, log_name: str, log_tail: str) -> str:
     if not log_tail.strip():
         return f"{message}\n(--- {log_name} is empty ---)"
     return f"{message}\n--- last lines of {log_name} ---\n{log_tail.rstrip()}"
+
+
+class Server(Protocol):
+    def start(self) -> None: ...
+
+    def destroy(self) -> None: ...
+
+
+S = TypeVar("S", bound=Server)
+
+# Servers started and not yet destroyed: removed at interpreter exit, so an aborted test run
+# (or a fixture that forgot) leaves no postmaster or moto process behind.
+LIVE: set[Server] = set()
+
+
+@atexit.register
+def _destroy_leftovers() -> None:
+    for server in list(LIVE):
+        server.destroy()
+
+
+@contextmanager
+def started(server: S) -> Iterator[S]:
+    """The server started, and stopped and removed on exit even if the body or start fails."""
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()

@@ -12,7 +12,6 @@ Layout of a server's working directory (mode 0700, owned by the server's OS user
 
 from __future__ import annotations
 
-import atexit
 import os
 import secrets
 import shlex
@@ -33,9 +32,11 @@ from psycopg.abc import Params
 from psycopg.conninfo import make_conninfo
 
 from pgback.testbed.common import (
+    LIVE,
     TestbedError,
     file_size,
     read_from,
+    started,
     tail,
     tmp_root,
     with_log,
@@ -190,7 +191,7 @@ class PostgresServer:
         """
         if self.is_running():
             return
-        _LIVE.add(self)
+        LIVE.add(self)
         if self._workdir is None:
             self._workdir = self._make_workdir()
             self._initdb()
@@ -222,7 +223,7 @@ class PostgresServer:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
         self._version = None
-        _LIVE.discard(self)
+        LIVE.discard(self)
 
     def recreate(self) -> None:
         """Replace the cluster with a fresh empty one on the same port, with the same password."""
@@ -341,25 +342,11 @@ def postgres_server(
     *, bindir: Path | None = None, password: str | None = None, port: int | None = None
 ) -> Iterator[PostgresServer]:
     """A started PostgresServer, stopped and removed on exit even if the body or start fails."""
-    server = PostgresServer(bindir=bindir, password=password, port=port)
-    try:
-        server.start()
+    with started(PostgresServer(bindir=bindir, password=password, port=port)) as server:
         yield server
-    finally:
-        server.destroy()
 
 
 # --- module helpers -----------------------------------------------------------------------------
-
-# Servers started and not yet destroyed: removed at interpreter exit, so an aborted test run
-# (or a fixture that forgot) does not leave postmasters behind.
-_LIVE: set[PostgresServer] = set()
-
-
-@atexit.register
-def _destroy_leftovers() -> None:
-    for server in list(_LIVE):
-        server.destroy()
 
 
 def _server_env(home: Path) -> dict[str, str]:

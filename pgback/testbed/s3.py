@@ -10,7 +10,6 @@ and start() after that serves an empty S3 on the same port. It also holds whole 
 
 from __future__ import annotations
 
-import atexit
 import http.client
 import os
 import shutil
@@ -27,16 +26,18 @@ import boto3
 from botocore.config import Config
 
 from pgback.testbed.common import (
+    LIVE,
     TestbedError,
     file_size,
     read_from,
+    started,
     tail,
     tmp_root,
     with_log,
 )
 from pgback.testbed.ports import LOOPBACK, free_port
 
-__all__ = ["S3Client", "S3Server", "s3_server"]
+__all__ = ["S3Client", "S3Server", "list_keys", "s3_client", "s3_server"]
 
 # boto3's client type comes from the mypy_boto3_s3 stubs, which are not installable everywhere;
 # without them boto3.client() is typed Any anyway. The alias names the intent.
@@ -44,6 +45,28 @@ S3Client: TypeAlias = Any
 
 START_ATTEMPTS = 5
 _PORT_TAKEN = "Address already in use"
+
+
+def s3_client(
+    endpoint_url: str, access_key: str, secret_key: str, region: str, config: Config | None = None
+) -> S3Client:
+    """A boto3 client for a test endpoint, path-style (no bucket DNS names on loopback);
+    `config` is merged over the defaults."""
+    settings = Config(s3={"addressing_style": "path"})
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=region,
+        config=settings.merge(config) if config is not None else settings,
+    )
+
+
+def list_keys(client: S3Client, bucket: str, prefix: str = "") -> list[str]:
+    """Every key under prefix, in S3's (lexicographic) order."""
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
 
 class S3Server:
@@ -93,15 +116,7 @@ class S3Server:
 
         `config` is merged over the defaults, e.g. Config(retries={"max_attempts": 1}).
         """
-        settings = Config(s3={"addressing_style": "path"})
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            region_name=self.region,
-            config=settings.merge(config) if config is not None else settings,
-        )
+        return s3_client(self.endpoint_url, self.access_key, self.secret_key, self.region, config)
 
     def env(self) -> dict[str, str]:
         """AWS variables that point a child process's boto3 at this endpoint."""
@@ -123,9 +138,7 @@ class S3Server:
 
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
         """Every key under prefix, in S3's (lexicographic) order."""
-        paginator = self.client().get_paginator("list_objects_v2")
-        pages = paginator.paginate(Bucket=bucket, Prefix=prefix)
-        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+        return list_keys(self.client(), bucket, prefix)
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -133,7 +146,7 @@ class S3Server:
         """Start the server (again on the same port after stop/kill) and wait for HTTP."""
         if self.is_running():
             return
-        _LIVE.add(self)
+        LIVE.add(self)
         if self._workdir is None:
             self._workdir = Path(tempfile.mkdtemp(prefix="pgback-s3-", dir=tmp_root()))
         for _attempt in range(START_ATTEMPTS):
@@ -171,7 +184,7 @@ class S3Server:
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
-        _LIVE.discard(self)
+        LIVE.discard(self)
 
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
@@ -212,22 +225,8 @@ class S3Server:
 @contextmanager
 def s3_server(*, port: int | None = None) -> Iterator[S3Server]:
     """A started S3Server, stopped and removed on exit even if the body or start fails."""
-    server = S3Server(port=port)
-    try:
-        server.start()
+    with started(S3Server(port=port)) as server:
         yield server
-    finally:
-        server.destroy()
-
-
-# Servers started and not yet destroyed: stopped at interpreter exit so none outlives the run.
-_LIVE: set[S3Server] = set()
-
-
-@atexit.register
-def _destroy_leftovers() -> None:
-    for server in list(_LIVE):
-        server.destroy()
 
 
 def _http_answers(host: str, port: int) -> bool:

@@ -20,12 +20,11 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-import boto3
 import psycopg
-from botocore.config import Config
 
 from pgback.scenario.providers.base import PostgresService, Services
 from pgback.testbed.pginstall import find_bindir
+from pgback.testbed.s3 import list_keys, s3_client
 
 DEFAULT_POSTGRES_IMAGE = "postgres:17"
 DEFAULT_S3_IMAGE = "motoserver/moto:5.2.5"
@@ -129,23 +128,13 @@ class S3ContainerService:
         self.region = S3_REGION
 
     def _client(self) -> Any:
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            region_name=self.region,
-            config=Config(s3={"addressing_style": "path"}),
-        )
+        return s3_client(self.endpoint_url, self.access_key, self.secret_key, self.region)
 
     def create_bucket(self, name: str) -> None:
         self._client().create_bucket(Bucket=name)
 
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
-        pages = (
-            self._client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        )
-        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+        return list_keys(self._client(), bucket, prefix)
 
     def cut(self) -> None:
         raise NotImplementedError("s3_fault needs the local backend (a proxy in front of S3)")
