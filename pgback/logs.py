@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 
 class _TextFormatter(logging.Formatter):
@@ -27,8 +28,21 @@ class _JsonFormatter(logging.Formatter):
         )
 
 
+class _StderrHandler(logging.StreamHandler[Any]):
+    """Writes to whatever sys.stderr is when the event happens, not when logging was set up:
+    a stream replaced or closed since (a test's capture, a redirect) must not break logging."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def setup_logging(fmt: str = "text", level: str = "info") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
     root = logging.getLogger("pgback")
     root.handlers[:] = [handler]

@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -59,6 +60,8 @@ from pgback.streams import HashingWriter, copy_stream
 # time, and reading the pipe's file descriptor directly takes what is there instead of looping
 # until a full read: fewer wake-ups and system calls on both sides of the pipe.
 PIPE_SIZE = 1024 * 1024
+# how long a run waits for the next second when its set id is taken
+SAME_SECOND_WAIT = 2.0
 
 
 @dataclass
@@ -125,12 +128,32 @@ def run_backup(
     storage = storage or make_storage(settings)
     cancel = cancel or threading.Event()
     with backup_lock(settings):
-        started = clock()
-        set_id = naming.make_set_id(started)
+        storage.check()
+        set_id, started = _claim_set_id(settings, storage, clock)
         result = _backup_set(settings, storage, set_id, started, clock, cancel)
     if settings.purge_policy_set:
         result.purge = purge_action.run_purge(settings, storage=storage, now=clock())
     return result
+
+
+def _claim_set_id(
+    settings: Settings, storage: Storage, clock: Callable[[], datetime]
+) -> tuple[str, datetime]:
+    """The run's set id, from its start second. A set id names one run: when that second's
+    folder is taken (a run a moment ago, another host), wait for the next second."""
+    deadline = time.monotonic() + SAME_SECOND_WAIT
+    while True:
+        started = clock()
+        set_id = naming.make_set_id(started)
+        taken = any(True for _ in storage.list(naming.set_prefix(settings.upload_prefix, set_id)))
+        if not taken:
+            return set_id, started
+        if time.monotonic() >= deadline:
+            raise StorageError(
+                f"set {set_id} already exists in {storage.describe()} and the clock does not "
+                "move on: check the system clock, then run again"
+            )
+        time.sleep(0.1)
 
 
 def _backup_set(
@@ -141,13 +164,7 @@ def _backup_set(
     clock: Callable[[], datetime],
     cancel: threading.Event,
 ) -> BackupResult:
-    storage.check()
     prefix = naming.set_prefix(settings.upload_prefix, set_id)
-    if any(True for _ in storage.list(prefix)):
-        raise StorageError(
-            f"set {set_id} already exists in {storage.describe()}: two backups in the same "
-            "second; wait a second and run again"
-        )
     params = conn_params(settings)
     version = server_version(params)
     pg_dump = program("pg_dump", settings)

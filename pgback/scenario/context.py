@@ -67,7 +67,9 @@ class VirtualClock:
 
     def advance(self, delta: timedelta) -> None:
         assert self._factory is not None, "clock not started"
-        self._factory.tick(delta)
+        # from the ticking time, not freezegun's tick(): that adds the delta to the instant of
+        # the last jump and drops the real time since, so time could run backwards
+        self._factory.move_to(self._factory() + delta)
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -94,14 +94,32 @@ def test_backup_while_another_holds_the_lock_is_refused(
     run_backup(settings)  # released: the next run works
 
 
-def test_backup_same_second_twice_is_refused_and_the_first_set_is_intact(
+def test_backup_in_the_same_second_waits_for_the_next_second(
+    pg: PostgresServer, bucket: str, settings_for: SettingsFor
+) -> None:
+    settings = settings_for(bucket, include_dbs="my db")
+    moment = datetime(2025, 5, 1, 2, 0, 0, tzinfo=UTC)
+    first = run_backup(settings, clock=lambda: moment)
+    # the second run reads the clock in the taken second, then in the next one
+    readings = iter([moment, moment.replace(microsecond=900_000)])
+    second = run_backup(settings, clock=lambda: next(readings, moment + timedelta(seconds=1)))
+
+    assert (first.set_id, second.set_id) == ("20250501T020000Z", "20250501T020001Z")
+    summaries = scan_sets(make_storage(settings), "backups")
+    assert [(s.set_id, s.complete) for s in summaries] == [
+        ("20250501T020001Z", True),
+        ("20250501T020000Z", True),
+    ]
+
+
+def test_backup_with_a_stuck_clock_is_refused_and_the_first_set_is_intact(
     pg: PostgresServer, bucket: str, settings_for: SettingsFor
 ) -> None:
     settings = settings_for(bucket, include_dbs="my db")
     moment = datetime(2025, 5, 1, 2, 0, 0, tzinfo=UTC)
     first = run_backup(settings, clock=lambda: moment)
 
-    with pytest.raises(StorageError, match="already exists"):
+    with pytest.raises(StorageError, match=r"already exists .* check the system clock"):
         run_backup(settings, clock=lambda: moment)
 
     (summary,) = scan_sets(make_storage(settings), "backups")
