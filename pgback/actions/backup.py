@@ -262,7 +262,48 @@ def _dump_everything(
     databases: list[str],
     warnings: list[str],
 ) -> list[FileEntry]:
-    """Globals and configuration first (small), then the databases, `jobs` at a time."""
+    """Globals, configuration, then the databases, in the manifest's order. The databases
+    start first, `jobs` at a time, as they are the long part: the small files are dumped by
+    this thread meanwhile, instead of delaying the first pg_dump."""
+    pg_dump = program("pg_dump", settings)
+    with ThreadPoolExecutor(max_workers=settings.jobs, thread_name_prefix="dump") as pool:
+        futures: dict[Future[FileEntry], str] = {
+            pool.submit(
+                _upload_child,
+                plan,
+                KIND_DATABASE,
+                db,
+                naming.database_file(db),
+                [pg_dump, "-Fc", "-Z0", "-d", dbname_arg(db)],
+                params,
+                f"dumping database {db!r}",
+            ): db
+            for db in databases
+        }
+        try:
+            small = _dump_globals_and_config(settings, params, plan, warnings)
+        except BaseException:
+            _stop_all(plan, futures)
+            raise
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [f for f in done if f.exception() is not None]
+        if failed:
+            _stop_all(plan, futures)
+            raise _first_error(failed)
+        results = {db: future.result() for future, db in futures.items()}
+    return small + [results[db] for db in databases]
+
+
+def _stop_all(plan: _Plan, futures: dict[Future[FileEntry], str]) -> None:
+    plan.cancel.set()  # running dumps stop at their next read; their uploads abort
+    for future in futures:
+        future.cancel()
+    wait(futures)
+
+
+def _dump_globals_and_config(
+    settings: Settings, params: ConnParams, plan: _Plan, warnings: list[str]
+) -> list[FileEntry]:
     files = [_dump_globals(settings, params, plan)]
     config = read_instance_config(params)
     if config.warning:
@@ -275,7 +316,6 @@ def _dump_everything(
     ):
         if text is not None:
             files.append(_upload(plan, kind, base, base, io.BytesIO(text.encode())))
-    files += _dump_databases(settings, params, plan, databases)
     return files
 
 
@@ -295,40 +335,6 @@ def _dump_globals(settings: Settings, params: ConnParams, plan: _Plan) -> FileEn
         params,
         "dumping globals",
     )
-
-
-def _dump_databases(
-    settings: Settings, params: ConnParams, plan: _Plan, databases: list[str]
-) -> list[FileEntry]:
-    pg_dump = program("pg_dump", settings)
-    results: dict[str, FileEntry] = {}
-    with ThreadPoolExecutor(max_workers=settings.jobs, thread_name_prefix="dump") as pool:
-        futures: dict[Future[FileEntry], str] = {}
-        for db in databases:
-            argv = [pg_dump, "-Fc", "-Z0", "-d", dbname_arg(db)]
-            futures[
-                pool.submit(
-                    _upload_child,
-                    plan,
-                    KIND_DATABASE,
-                    db,
-                    naming.database_file(db),
-                    argv,
-                    params,
-                    f"dumping database {db!r}",
-                )
-            ] = db
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = [f for f in done if f.exception() is not None]
-        if failed:
-            plan.cancel.set()  # siblings stop at their next read; their uploads abort
-            for future in futures:
-                future.cancel()
-            wait(futures)
-            raise _first_error(failed)
-        for future, db in futures.items():
-            results[db] = future.result()
-    return [results[db] for db in databases]
 
 
 def _first_error(failed: list[Future[FileEntry]]) -> BaseException:

@@ -39,9 +39,9 @@ def test_backup_verify_restore_config_no_secret_in_output_argv_or_child_environm
     target: PostgresServer,
     tmp_path: Path,
 ) -> None:
-    databases = "small,big" if source == "env" else "small"  # big: children that live long
     env = {
-        **env_for(store, include_dbs=databases, jobs=2, cipher_private_key=canaries.age_identity),
+        # big: a pg_dump that lives long enough for the process sampling to see it
+        **env_for(store, include_dbs="small,big", jobs=2, cipher_private_key=canaries.age_identity),
         "PGBACK_TARGET_PASSWORD": canaries.target_password,
     }
     if source == "files":
