@@ -103,6 +103,10 @@ class PipeReader:
     def read(self, size: int = -1, /) -> bytes:
         return os.read(self._fd, size if size > 0 else PIPE_SIZE)
 
+    def readinto(self, buffer: memoryview, /) -> int:
+        """Straight into the caller's buffer: no bytes object, no copy."""
+        return os.readv(self._fd, [buffer])
+
 
 class _CancellableReader:
     """Stops the stream as soon as the run is cancelled (SIGTERM, a sibling failed)."""
@@ -115,6 +119,17 @@ class _CancellableReader:
         if self._cancel.is_set():
             raise Interrupted("backup cancelled")
         return self._inner.read(size)
+
+    def readinto(self, buffer: memoryview) -> int:
+        if self._cancel.is_set():
+            raise Interrupted("backup cancelled")
+        readinto = getattr(self._inner, "readinto", None)
+        if readinto is not None:
+            count: int = readinto(buffer)
+            return count
+        data = self._inner.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def run_backup(

@@ -29,8 +29,9 @@ class FramingCompressor:
     """
 
     def __init__(self, source: Any, level: int) -> None:
-        self._source = source
+        self._source = source  # read with readinto(memoryview) -> int, as io's readers are
         self._compressor = zstandard.ZstdCompressor(level=level, write_checksum=True)
+        self._input = bytearray(FRAME_INPUT)
         self._frame = memoryview(b"")
         self._offset = 0
         self._frames = 0
@@ -47,15 +48,16 @@ class FramingCompressor:
         return piece
 
     def _next_frame(self) -> None:
-        buffer = bytearray()
-        while len(buffer) < FRAME_INPUT:
-            data = self._source.read(min(READ_SIZE, FRAME_INPUT - len(buffer)))
-            if not data:
+        view = memoryview(self._input)
+        filled = 0
+        while filled < FRAME_INPUT:
+            count = self._source.readinto(view[filled : min(filled + READ_SIZE, FRAME_INPUT)])
+            if not count:
                 self._eof = True
                 break
-            buffer += data
-        if buffer or self._frames == 0:  # empty input is still one (empty) frame
-            self._frame = memoryview(self._compressor.compress(buffer))
+            filled += count
+        if filled or self._frames == 0:  # empty input is still one (empty) frame
+            self._frame = memoryview(self._compressor.compress(view[:filled]))
             self._offset = 0
             self._frames += 1
 
