@@ -32,7 +32,7 @@ def render_set_list(sets: list[SetSummary], now: datetime) -> str:
     rows = [
         [
             s.set_id,
-            format_duration(now - s.started),
+            _age(s.started, now),
             "complete" if s.complete else "INCOMPLETE",
             ", ".join(s.databases) or "-",
             human_size(s.size),
@@ -41,6 +41,12 @@ def render_set_list(sets: list[SetSummary], now: datetime) -> str:
         for s in sets
     ]
     return table(["SET", "AGE", "STATUS", "DATABASES", "SIZE", "ENCRYPTED"], rows)
+
+
+def _age(started: datetime, now: datetime) -> str:
+    if started > now:  # a clock ahead when the set was made, or behind now
+        return f"in future ({format_duration(started - now)})"
+    return format_duration(now - started)
 
 
 def set_list_json(sets: list[SetSummary]) -> list[dict[str, Any]]:

@@ -97,6 +97,14 @@ def test_render_set_list_sets_one_line_each_with_age_status_databases_size() -> 
     assert lines[3].rstrip().endswith("no") and " - " in lines[3]
 
 
+def test_render_set_list_says_when_a_set_is_from_the_future() -> None:
+    sets = [complete_set(NOW + timedelta(days=2, hours=1), ["app"], encrypted=False)]
+
+    (_, line) = render_set_list(sets, NOW).splitlines()
+
+    assert line.startswith("20250417T130000Z  in future (2d 1h)  complete")
+
+
 def test_render_set_list_no_sets_says_so() -> None:
     assert render_set_list([], NOW) == "no backup sets\n"
 
