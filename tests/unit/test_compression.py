@@ -24,7 +24,7 @@ def _dump_like(size: int) -> bytes:
 
 
 def _compress(data: bytes, read_size: int = 8192) -> bytes:
-    reader = compressing_reader(io.BytesIO(data), 1)
+    reader = compressing_reader(io.BytesIO(data), 1)  # the default level
     out = bytearray()
     while piece := reader.read(read_size):
         assert len(piece) <= read_size
@@ -60,6 +60,17 @@ def test_compressed_stream_round_trips_whatever_the_size(size: int) -> None:
     assert sink.getvalue() == data
     # one frame per FRAME_INPUT bytes of input, and a single empty frame for empty input
     assert _frames(compressed) == max(1, -(-size // FRAME_INPUT))
+
+
+@pytest.mark.parametrize("level", [-3, 3, 12])
+def test_other_levels_round_trip_too(level: int) -> None:
+    data = _dump_like(FRAME_INPUT + 4321)
+    reader = compressing_reader(io.BytesIO(data), level)
+    compressed = b"".join(iter(lambda: reader.read(65536), b""))
+
+    assert zstandard.ZstdDecompressor().stream_reader(compressed).read() == data
+    # the fast levels are cut in frames; from level 3 the window is too long for 4 MiB frames
+    assert (_frames(compressed) > 1) == (level < 3)
 
 
 def test_the_zstd_command_line_tool_reads_all_frames(tmp_path: Path) -> None:
