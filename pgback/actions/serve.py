@@ -69,6 +69,7 @@ MAX_WAIT_CHUNK = 60.0
 IDLE_WAIT = 3600.0  # cron disabled: nothing to wake up for but a stop request
 SUPERVISE_POLL = 0.1  # seconds between checks of "stop requested?" while a backup runs
 CANCEL_TIMEOUT = 60.0  # after cancel: how long to wait for the engine's cleanup before exiting
+STOPPING_WEBHOOK_TIMEOUT = 5.0  # a cancelled run's webhook: Docker's stop timeout is running
 
 Clock = Callable[[], datetime]
 Wait = Callable[[float], bool]
@@ -369,9 +370,15 @@ class Scheduler:
         log.error("backup failed (%d in a row): %s", self.status.consecutive_failures, record.error)
 
     def _record_aborted(self, started: datetime) -> None:
-        """A cancelled run is a failed run: the scheduled set does not exist."""
+        """A cancelled run is a failed run: the scheduled set does not exist. The webhook says
+        so (briefly: the container is stopping); the post-backup hook is not started."""
         record = RunRecord(started, self.clock(), False, error="cancelled: the sidecar was stopped")
         self._record(record)
+        if self.settings.post_backup_hook:
+            log.warning("post-backup hook not run: the sidecar is stopping")
+        if self.settings.webhook_url:
+            payload = self._webhook_payload(record, "failure")
+            post_webhook(self.settings.webhook_url, payload, timeout=STOPPING_WEBHOOK_TIMEOUT)
 
     def _notify(self, record: RunRecord, cancel: threading.Event) -> None:
         """Post-hook and webhook; their failures are logged, never turned into a failed run."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -122,3 +126,36 @@ def bed(pg: PostgresServer, s3: S3Server, tmp_path: Path) -> Bed:
     s3.create_bucket(bucket)
     state_dir = tmp_path / "state"
     return Bed(pg, s3, bucket, state_dir)
+
+
+class WebhookReceiver:
+    """A webhook endpoint that records every JSON body it is sent."""
+
+    def __init__(self, code: int = 200) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                receiver.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(code)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/secret-token"
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    started = WebhookReceiver()
+    yield started
+    started.server.shutdown()
+    started.server.server_close()

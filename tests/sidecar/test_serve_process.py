@@ -21,7 +21,7 @@ from pgback.actions.serve import EXIT_ABORTED, EXIT_STOPPED
 from pgback.errors import LockedError
 from pgback.testbed.ports import free_port
 
-from .conftest import Bed, clean_environ
+from .conftest import Bed, WebhookReceiver, clean_environ
 
 pytestmark = pytest.mark.integration
 
@@ -96,8 +96,16 @@ def slow_backup_env(bed: Bed, big_db: str, **extra: str) -> dict[str, str]:
     )
 
 
-def test_serve_sigterm_during_backup_aborts_without_leaving_a_set(bed: Bed, big_db: str) -> None:
-    env = slow_backup_env(bed, big_db, PGBACK_STOP_GRACE_PERIOD="1s")
+def test_serve_sigterm_during_backup_aborts_without_leaving_a_set(
+    bed: Bed, big_db: str, receiver: WebhookReceiver
+) -> None:
+    env = slow_backup_env(
+        bed,
+        big_db,
+        PGBACK_STOP_GRACE_PERIOD="1s",
+        PGBACK_WEBHOOK_URL=receiver.url,
+        PGBACK_POST_BACKUP_HOOK=f"{sys.executable},-c,print(1)",
+    )
     with serve(env) as child:
         # a multipart upload in flight proves the dump is streaming into S3
         child.wait_for(lambda: bool(bed.multipart_uploads()))
@@ -114,6 +122,11 @@ def test_serve_sigterm_during_backup_aborts_without_leaving_a_set(bed: Bed, big_
     assert status["last_run"]["success"] is False
     assert status["last_run"]["error"] == "cancelled: the sidecar was stopped"
     assert "cancelling the running backup" in child.log
+    # whoever watches the webhook learns that the scheduled backup did not happen
+    (failure,) = receiver.bodies
+    assert failure["event"] == "backup.failure"
+    assert failure["error"] == "cancelled: the sidecar was stopped"
+    assert "post-backup hook not run: the sidecar is stopping" in child.log
 
 
 def test_serve_sigterm_within_grace_period_lets_backup_finish(bed: Bed, big_db: str) -> None:

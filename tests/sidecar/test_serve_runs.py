@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +18,7 @@ from pgback.actions.serve import EXIT_STOPPED, FastForwardClock, serve_loop
 from pgback.actions.status import read_status
 from pgback.testbed.ports import free_port
 
-from .conftest import Bed
+from .conftest import Bed, WebhookReceiver
 
 pytestmark = pytest.mark.integration
 
@@ -109,40 +106,7 @@ def test_serve_loop_failing_pre_hook_fails_run_without_backup(bed: Bed) -> None:
     assert bed.keys() == []
 
 
-class _Receiver:
-    """A webhook endpoint that records every JSON body it is sent."""
-
-    def __init__(self, code: int = 200) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                receiver.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(code)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/secret-token"
-
-
-@pytest.fixture
-def receiver() -> Iterator[_Receiver]:
-    started = _Receiver()
-    yield started
-    started.server.shutdown()
-    started.server.server_close()
-
-
-def test_serve_loop_webhook_posts_success_and_failure(bed: Bed, receiver: _Receiver) -> None:
+def test_serve_loop_webhook_posts_success_and_failure(bed: Bed, receiver: WebhookReceiver) -> None:
     common = {
         "PGBACK_BACKUP_CRON": "0 0 1 1 *",
         "PGBACK_RUN_ON_START": "true",
