@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import platform
+import struct
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+# croniter asks platform.architecture() at import, which runs the `file` command with our whole
+# environment (secrets included); the pointer size answers its question without a child.
+_real_architecture = platform.architecture
+platform.architecture = lambda *_a, **_k: (f"{struct.calcsize('P') * 8}bit", "ELF")
+try:
+    from croniter import croniter
+finally:
+    platform.architecture = _real_architecture
 
 
 def validate_cron(expr: str, timezone: str = "UTC") -> str | None:
