@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from support import pending_uploads
 
-from pgback.actions.backup import run_backup
+from pgback.actions.backup import BackupResult, run_backup
 from pgback.actions.catalog import scan_sets
 from pgback.actions.context import make_storage
 from pgback.actions.download import run_download
@@ -94,12 +94,23 @@ def test_backup_while_another_holds_the_lock_is_refused(
     run_backup(settings)  # released: the next run works
 
 
-def test_backup_in_the_same_second_waits_for_the_next_second(
+MOMENT = datetime(2025, 5, 1, 2, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def first_at_moment(
     pg: PostgresServer, bucket: str, settings_for: SettingsFor
-) -> None:
+) -> tuple[Settings, BackupResult]:
+    """A complete set made at MOMENT (its set id: 20250501T020000Z)."""
     settings = settings_for(bucket, include_dbs="my db")
-    moment = datetime(2025, 5, 1, 2, 0, 0, tzinfo=UTC)
-    first = run_backup(settings, clock=lambda: moment)
+    return settings, run_backup(settings, clock=lambda: MOMENT)
+
+
+def test_backup_in_the_same_second_waits_for_the_next_second(
+    first_at_moment: tuple[Settings, BackupResult],
+) -> None:
+    settings, first = first_at_moment
+    moment = MOMENT
     # the second run reads the clock in the taken second, then in the next one
     readings = iter([moment, moment.replace(microsecond=900_000)])
     second = run_backup(settings, clock=lambda: next(readings, moment + timedelta(seconds=1)))
@@ -113,14 +124,12 @@ def test_backup_in_the_same_second_waits_for_the_next_second(
 
 
 def test_backup_with_a_stuck_clock_is_refused_and_the_first_set_is_intact(
-    pg: PostgresServer, bucket: str, settings_for: SettingsFor
+    first_at_moment: tuple[Settings, BackupResult],
 ) -> None:
-    settings = settings_for(bucket, include_dbs="my db")
-    moment = datetime(2025, 5, 1, 2, 0, 0, tzinfo=UTC)
-    first = run_backup(settings, clock=lambda: moment)
+    settings, first = first_at_moment
 
     with pytest.raises(StorageError, match=r"already exists .* check the system clock"):
-        run_backup(settings, clock=lambda: moment)
+        run_backup(settings, clock=lambda: MOMENT)
 
     (summary,) = scan_sets(make_storage(settings), "backups")
     assert summary.set_id == first.set_id and summary.complete
