@@ -53,6 +53,7 @@ class VirtualClock:
     def __init__(self) -> None:
         self._freezer = freeze_time(datetime.now(UTC), tick=True, ignore=_REAL_TIME_MODULES)
         self._factory: Any = None
+        self._jumped = timedelta()
 
     def start(self) -> None:
         self._factory = self._freezer.start()
@@ -65,11 +66,17 @@ class VirtualClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
+    def lead(self) -> timedelta:
+        """How far the virtual time is ahead of the real time (the time other processes see):
+        it starts at the real time and flows with it, so the jumps are the whole difference."""
+        return self._jumped
+
     def advance(self, delta: timedelta) -> None:
         assert self._factory is not None, "clock not started"
         # from the ticking time, not freezegun's tick(): that adds the delta to the instant of
         # the last jump and drops the real time since, so time could run backwards
         self._factory.move_to(self._factory() + delta)
+        self._jumped += delta
 
 
 @dataclass

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from pgback.actions.purge import run_purge
 from pgback.actions.restore import RestoreOptions, run_restore
 from pgback.actions.verify import run_verify
 from pgback.adapters.postgres import ConnParams
-from pgback.durations import parse_duration
+from pgback.durations import format_duration, parse_duration
 from pgback.errors import PgbackError
 from pgback.render import render_set_list
 from pgback.scenario.context import Context
@@ -536,6 +537,12 @@ def pgback_cli(ctx: Context, args: dict[str, Any]) -> None:
         code, output = done.returncode, done.stdout + done.stderr
     for line in output.splitlines():
         ctx.note(line)
+    lead = ctx.clock.lead()
+    if lead >= timedelta(seconds=1):  # e.g. `list` shows the sets' ages "in future"
+        ctx.note(
+            f"(this process ran on the real clock, {format_duration(lead)} behind the "
+            "scenario's virtual time)"
+        )
     want = int(args.get("expect_exit", 0))
     if code != want:
         raise StepFailed(f"pgback {' '.join(argv)} exited {code}, expected {want}")

@@ -22,6 +22,8 @@ def test_advance_adds_to_the_time_that_has_flowed_since_the_last_jump() -> None:
 
     assert after - before >= timedelta(seconds=1)
     assert after - before < timedelta(seconds=1.2)
+    # what a child process, on the real clock, is behind by
+    assert clock.lead() == timedelta(days=1, seconds=1)
 
 
 def test_the_engine_sees_the_jump_through_datetime_now() -> None:
