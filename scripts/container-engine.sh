@@ -261,8 +261,10 @@ start_podman_service() {
 	{
 		echo "=== $(date -u '+%F %T UTC') started by scripts/container-engine.sh ==="
 	} >>"$SERVICE_LOG"
-	# fd 9 (our lock) must not leak into the long-lived service.
-	nohup podman system service --time=0 "unix://$SOCKET" >>"$SERVICE_LOG" 2>&1 </dev/null 9>&- &
+	# fd 9 (our lock) must not leak into the long-lived service. It runs from /:
+	# conmon fails every container start ("write child: broken pipe") once the
+	# service's working directory is gone, e.g. the clone it was started from.
+	(cd / && exec nohup podman system service --time=0 "unix://$SOCKET" >>"$SERVICE_LOG" 2>&1 </dev/null 9>&-) &
 	echo $! >"$SERVICE_PID"
 	local pid i
 	pid="$(cat "$SERVICE_PID")"
@@ -303,6 +305,10 @@ else
 			# The service reads containers.conf only when it starts.
 			[[ -f "$SERVICE_PID" ]] || die "$CONTAINERS_CONF changed but the service on $SOCKET was not started by this script (no $SERVICE_PID): restart it by hand"
 			log "restarting the podman service to apply the new $CONTAINERS_CONF"
+			start_podman_service
+		elif [[ -f "$SERVICE_PID" ]] && [[ "$(readlink "/proc/$(cat "$SERVICE_PID")/cwd" 2>/dev/null)" == *" (deleted)" ]]; then
+			# Started by an older version of this script from a directory since removed.
+			log "restarting the podman service: its working directory was removed"
 			start_podman_service
 		fi
 	else
