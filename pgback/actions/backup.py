@@ -86,7 +86,11 @@ class _Plan:
 
 
 class Readable(Protocol):
+    """A dump's output: pg_dump's pipe, or the bytes of a small file (io.BytesIO)."""
+
     def read(self, size: int = -1, /) -> bytes: ...
+
+    def readinto(self, buffer: memoryview, /) -> int: ...
 
 
 class PipeReader:
@@ -123,13 +127,7 @@ class _CancellableReader:
     def readinto(self, buffer: memoryview) -> int:
         if self._cancel.is_set():
             raise Interrupted("backup cancelled")
-        readinto = getattr(self._inner, "readinto", None)
-        if readinto is not None:
-            count: int = readinto(buffer)
-            return count
-        data = self._inner.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+        return self._inner.readinto(buffer)
 
 
 def run_backup(

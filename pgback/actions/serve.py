@@ -41,7 +41,7 @@ from pgback.actions.backup import BackupResult, run_backup
 from pgback.actions.catalog import scan_sets
 from pgback.actions.context import make_storage, utc_now
 from pgback.actions.health import check_health, render_metrics
-from pgback.actions.notify import hostname, post_webhook, run_hook
+from pgback.actions.notify import WEBHOOK_TIMEOUT, hostname, post_webhook, run_hook
 from pgback.actions.status import (
     STATE_IDLE,
     STATE_RUNNING,
@@ -374,27 +374,27 @@ class Scheduler:
         so (briefly: the container is stopping); the post-backup hook is not started."""
         record = RunRecord(started, self.clock(), False, error="cancelled: the sidecar was stopped")
         self._record(record)
-        if self.settings.post_backup_hook:
-            log.warning("post-backup hook not run: the sidecar is stopping")
-        if self.settings.webhook_url:
-            payload = self._webhook_payload(record, "failure")
-            post_webhook(self.settings.webhook_url, payload, timeout=STOPPING_WEBHOOK_TIMEOUT)
+        self._notify(record, cancel=None)
 
-    def _notify(self, record: RunRecord, cancel: threading.Event) -> None:
-        """Post-hook and webhook; their failures are logged, never turned into a failed run."""
+    def _notify(self, record: RunRecord, cancel: threading.Event | None) -> None:
+        """Post-hook and webhook; their failures are logged, never turned into a failed run.
+        Without `cancel` the sidecar is stopping: no hook, and a short webhook timeout."""
         outcome = "success" if record.success else "failure"
-        if self.settings.post_backup_hook:
+        hook = self.settings.post_backup_hook
+        if hook and cancel is None:
+            log.warning("post-backup hook not run: the sidecar is stopping")
+        elif hook and cancel is not None:
             env = {"PGBACK_STATUS": outcome, "PGBACK_SET_ID": record.set_id or ""}
             if record.error:
                 env["PGBACK_ERROR"] = record.error
             try:
-                run_hook(
-                    self.settings.post_backup_hook, what="post-backup hook", cancel=cancel, env=env
-                )
+                run_hook(hook, what="post-backup hook", cancel=cancel, env=env)
             except PgbackError as exc:
                 log.warning("%s", self._describe(exc))
         if self.settings.webhook_url:
-            post_webhook(self.settings.webhook_url, self._webhook_payload(record, outcome))
+            timeout = WEBHOOK_TIMEOUT if cancel is not None else STOPPING_WEBHOOK_TIMEOUT
+            payload = self._webhook_payload(record, outcome)
+            post_webhook(self.settings.webhook_url, payload, timeout=timeout)
 
     def _webhook_payload(self, record: RunRecord, outcome: str) -> dict[str, Any]:
         return {

@@ -39,7 +39,7 @@ class FramingCompressor:
         self._input = bytearray(FRAME_INPUT)
         self._frame = memoryview(b"")
         self._offset = 0
-        self._frames = 0
+        self._started = False  # a frame was handed out
         self._eof = False
 
     def read(self, size: int = -1) -> bytes:
@@ -61,10 +61,10 @@ class FramingCompressor:
                 self._eof = True
                 break
             filled += count
-        if filled or self._frames == 0:  # empty input is still one (empty) frame
+        if filled or not self._started:  # empty input is still one (empty) frame
             self._frame = memoryview(self._compressor.compress(view[:filled]))
             self._offset = 0
-            self._frames += 1
+            self._started = True
 
 
 class DecompressingWriter:
