@@ -9,7 +9,8 @@ from typing import Any
 from pgback.actions.catalog import SetSummary
 from pgback.actions.purge import PurgeOutcome
 from pgback.actions.verify import FileCheck
-from pgback.config import Settings
+from pgback.config import KEYS, Settings
+from pgback.config.settings import shown_value
 from pgback.durations import format_duration
 from pgback.manifest import Manifest
 from pgback.progress import human_size
@@ -126,3 +127,15 @@ def render_config(settings: Settings) -> str:
         for name, value in settings.redacted().items()
     ]
     return table(["KEY", "VALUE", "FROM"], rows)
+
+
+def render_keys() -> str:
+    """Every setting: its group, environment variable, default and meaning."""
+    rows = []
+    for spec in KEYS.values():
+        default = shown_value(spec, spec.default)
+        env = spec.env + (" (or _FILE)" if spec.secret else "")
+        rows.append(
+            [spec.name, spec.group, env, "" if default is None else str(default), spec.help]
+        )
+    return table(["KEY", "GROUP", "ENVIRONMENT", "DEFAULT", "MEANING"], rows)

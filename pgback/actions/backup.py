@@ -24,7 +24,7 @@ from typing import IO, Any, Protocol
 
 from pgback import __version__, naming
 from pgback.actions import purge as purge_action
-from pgback.actions.context import conn_params, log, make_storage, program, utc_now
+from pgback.actions.context import conn_params, log, program, utc_now
 from pgback.actions.locking import backup_lock
 from pgback.adapters import compression, crypto
 from pgback.adapters.postgres import (
@@ -52,6 +52,7 @@ from pgback.manifest import (
 )
 from pgback.process import Child
 from pgback.progress import Progress, human_size
+from pgback.storage import open_storage
 from pgback.storage.base import Storage
 from pgback.streams import HashingWriter, copy_stream
 
@@ -138,7 +139,7 @@ def run_backup(
     cancel: threading.Event | None = None,
 ) -> BackupResult:
     """Make one complete set or raise; afterwards purge when a policy is set."""
-    storage = storage or make_storage(settings)
+    storage = storage or open_storage(settings)
     cancel = cancel or threading.Event()
     with backup_lock(settings):
         storage.check()

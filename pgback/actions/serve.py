@@ -39,7 +39,7 @@ from typing import Any, Protocol
 from pgback import __version__, naming
 from pgback.actions.backup import BackupResult, run_backup
 from pgback.actions.catalog import scan_sets
-from pgback.actions.context import make_storage, utc_now
+from pgback.actions.context import utc_now
 from pgback.actions.health import check_health, render_metrics
 from pgback.actions.notify import WEBHOOK_TIMEOUT, hostname, post_webhook, run_hook
 from pgback.actions.status import (
@@ -57,6 +57,7 @@ from pgback.errors import ConfigError, LockedError, PgbackError
 from pgback.process import mask
 from pgback.progress import human_size
 from pgback.schedule import missed_fires, next_fire, seconds_until
+from pgback.storage import open_storage
 
 log = logging.getLogger("pgback.serve")
 
@@ -329,7 +330,7 @@ class Scheduler:
         try:
             # one listing, no manifest reads: a set is complete when its manifest exists
             sets = scan_sets(
-                make_storage(self.settings), self.settings.upload_prefix, read_manifests=False
+                open_storage(self.settings), self.settings.upload_prefix, read_manifests=False
             )
         except PgbackError as exc:
             log.warning("cannot count the sets in storage: %s", self._describe(exc))

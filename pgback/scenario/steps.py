@@ -24,7 +24,6 @@ from pyrage import x25519
 from pgback import naming
 from pgback.actions.backup import run_backup
 from pgback.actions.catalog import scan_sets
-from pgback.actions.context import make_storage
 from pgback.actions.download import run_download
 from pgback.actions.purge import run_purge
 from pgback.actions.restore import RestoreOptions, run_restore
@@ -35,6 +34,7 @@ from pgback.errors import PgbackError
 from pgback.render import render_set_list
 from pgback.scenario.context import Context
 from pgback.secret import Secret
+from pgback.storage import UploadJanitor, open_storage
 
 
 class StepFailed(AssertionError):
@@ -257,7 +257,7 @@ def s3_fault(ctx: Context, args: dict[str, Any]) -> None:
 def list_sets(ctx: Context, args: dict[str, Any]) -> None:
     """Print `pgback list` as the user would see it."""
     settings = ctx.settings(args.get("config"))
-    sets = scan_sets(make_storage(settings), settings.upload_prefix)
+    sets = scan_sets(open_storage(settings), settings.upload_prefix)
     for line in render_set_list(sets, ctx.clock.now()).splitlines():
         ctx.note(line)
 
@@ -266,7 +266,7 @@ def list_sets(ctx: Context, args: dict[str, Any]) -> None:
 def expect_sets(ctx: Context, args: dict[str, Any]) -> None:
     """What `pgback list` finds: counts, and the files each complete set holds."""
     settings = ctx.settings(args.get("config"))
-    sets = scan_sets(make_storage(settings), settings.upload_prefix)
+    sets = scan_sets(open_storage(settings), settings.upload_prefix)
     complete = [s for s in sets if s.complete]
     counts = {
         "count": len(sets),
@@ -319,7 +319,8 @@ def expect_objects(ctx: Context, args: dict[str, Any]) -> None:
 def expect_uploads(ctx: Context, args: dict[str, Any]) -> None:
     """Unfinished multipart uploads in the bucket (0: nothing half-uploaded lingers)."""
     settings = ctx.settings(args.get("config"))
-    uploads = make_storage(settings).list_uploads("")
+    storage = open_storage(settings)
+    uploads = storage.list_uploads("") if isinstance(storage, UploadJanitor) else []
     for key, _ in uploads:
         ctx.note(f"unfinished upload: {key}")
     if len(uploads) != int(args["count"]):
@@ -493,7 +494,7 @@ def cron(ctx: Context, args: dict[str, Any]) -> None:
     expr = f"{fire.minute} {fire.hour} * * *"
     deadline = now + parse_duration(str(args.get("run_for", "3m")))
     settings = ctx.settings({**(args.get("config") or {}), "backup_cron": expr})
-    storage = make_storage(settings)
+    storage = open_storage(settings)
     before = {s.set_id for s in scan_sets(storage, settings.upload_prefix)}
 
     def wait(seconds: float) -> bool:
