@@ -109,7 +109,7 @@ def render_purge(outcomes: list[PurgeOutcome], *, dry_run: bool) -> str:
         [
             o.decision.set_id,
             "keep" if o.decision.keep else ("would remove" if dry_run else "removed"),
-            o.decision.reason,
+            "; ".join(o.decision.reasons),
         ]
         for o in outcomes
     ]

@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 
 from pgback.actions.health import check_health, evaluate, render_metrics
-from pgback.actions.serve import FastForwardClock, HealthServer, serve_loop
+from pgback.actions.health_server import HealthServer
+from pgback.actions.serve import serve_loop
 from pgback.actions.status import RunRecord, Status, status_path, write_status
 from pgback.cli import run as cli_run
 from pgback.config import Settings, load_settings
+from pgback.testbed.clock import FastForwardClock
 from pgback.testbed.ports import free_port
 
 from .conftest import Bed

@@ -14,12 +14,12 @@ from pgback.actions.serve import (
     EXIT_ABORTED,
     EXIT_STOPPED,
     MAX_WAIT_CHUNK,
-    FastForwardClock,
     serve_loop,
 )
 from pgback.actions.status import read_status
 from pgback.config import Settings, load_settings
 from pgback.errors import ConfigError, LockedError, ProcessError
+from pgback.testbed.clock import FastForwardClock
 
 from .fakes import FakeBackup
 

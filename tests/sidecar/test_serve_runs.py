@@ -14,8 +14,9 @@ import pytest
 
 from pgback.actions.backup import run_backup
 from pgback.actions.context import utc_now
-from pgback.actions.serve import EXIT_STOPPED, FastForwardClock, serve_loop
+from pgback.actions.serve import EXIT_STOPPED, serve_loop
 from pgback.actions.status import read_status
+from pgback.testbed.clock import FastForwardClock
 from pgback.testbed.ports import free_port
 
 from .conftest import Bed, WebhookReceiver
