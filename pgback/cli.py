@@ -9,10 +9,7 @@ import logging
 import os
 import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from types import FrameType
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pgback import __version__
@@ -57,36 +54,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(config_file=args.config, overrides=overrides)
 
 
-@contextmanager
-def _cancel_on_stop_signals() -> Iterator[tuple[threading.Event, list[int]]]:
-    """The first SIGTERM or SIGINT sets the event (the run aborts its uploads and removes its
-    partial set); the previous handlers come back, so a second signal acts at once."""
-    cancel = threading.Event()
-    received: list[int] = []
-    watched = (signal.SIGTERM, signal.SIGINT)
-    previous = {signum: signal.getsignal(signum) for signum in watched}
-
-    def restore() -> None:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        received.append(signum)
-        cancel.set()
-        restore()
-
-    for signum in watched:
-        signal.signal(signum, handle)
-    try:
-        yield cancel, received
-    finally:
-        restore()
-
-
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.backup import run_backup
+    from pgback.actions.signals import cancel_on_stop_signals
 
-    with _cancel_on_stop_signals() as (cancel, received):
+    with cancel_on_stop_signals() as (cancel, received):
         try:
             result = run_backup(settings, cancel=cancel)
         except PgbackError:

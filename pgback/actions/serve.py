@@ -25,13 +25,11 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from types import FrameType
 from typing import Any, Protocol
 
 from pgback import __version__, naming
@@ -40,6 +38,7 @@ from pgback.actions.catalog import scan_sets
 from pgback.actions.context import utc_now
 from pgback.actions.health_server import HealthServer
 from pgback.actions.hooks import run_hook
+from pgback.actions.signals import stop_then_abort_on_signals
 from pgback.actions.status import (
     STATE_IDLE,
     STATE_RUNNING,
@@ -436,36 +435,9 @@ def run_serve(settings: Settings) -> int:
     abort = threading.Event()
     scheduler = Scheduler(settings, clock=utc_now, stop=stop, abort=abort)
     server = HealthServer.start(settings, utc_now) if settings.health_listen else None
-    previous = _install_signal_handlers(stop, abort)
     try:
-        return scheduler.run(stop.wait)
+        with stop_then_abort_on_signals(stop, abort):
+            return scheduler.run(stop.wait)
     finally:
-        _restore_signal_handlers(previous)
         if server is not None:
             server.close()
-
-
-_Handler = Callable[[int, FrameType | None], Any] | int | None
-
-
-def _install_signal_handlers(stop: threading.Event, abort: threading.Event) -> dict[int, _Handler]:
-    """First SIGTERM/SIGINT: stop (grace period for a running backup); second: cancel now.
-
-    The handler only sets events: logging from a signal handler can interleave with a log
-    line being written, so the loop logs what happened.
-    """
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
-            abort.set()
-        stop.set()
-
-    previous: dict[int, _Handler] = {}
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        previous[signum] = signal.signal(signum, handle)
-    return previous
-
-
-def _restore_signal_handlers(previous: dict[int, _Handler]) -> None:
-    for signum, handler in previous.items():
-        signal.signal(signum, handler)
