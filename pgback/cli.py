@@ -31,6 +31,7 @@ from pgback.logs import setup_logging
 from pgback.render import (
     render_config,
     render_keys,
+    render_keys_markdown,
     render_purge,
     render_set_list,
     render_show,
@@ -156,7 +157,10 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
-    print(render_keys() if args.keys else render_config(settings), end="")
+    if args.keys:
+        print(render_keys_markdown() if args.markdown else render_keys(), end="")
+    else:
+        print(render_config(settings), end="")
     return EXIT_OK
 
 
@@ -291,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument(
         "--keys", action="store_true", help="list every setting: group, environment, default"
     )
+    cmd.add_argument("--markdown", action="store_true", help="with --keys: a Markdown table")
     add("serve", cmd_serve, "run as the sidecar: scheduled backups, health endpoint")
     add("health", cmd_health, "exit 0 when the last scheduled run is healthy")
     scen = sub.add_parser("run-scenario", help="replay a scenario file (see scenarios/)")

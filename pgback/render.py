@@ -139,3 +139,19 @@ def render_keys() -> str:
             [spec.name, spec.group, env, "" if default is None else str(default), spec.help]
         )
     return table(["KEY", "GROUP", "ENVIRONMENT", "DEFAULT", "MEANING"], rows)
+
+
+def render_keys_markdown() -> str:
+    """docs/configuration.md's table (a test keeps the file equal to this)."""
+    lines = [
+        "| key | group | environment | default | what |",
+        "|---|---|---|---|---|",
+    ]
+    for spec in KEYS.values():
+        env = f"`{spec.env}`" + ("<br>(or `_FILE`)" if spec.secret else "")
+        env += "".join(f"<br>alias `{alias}`" for alias in spec.aliases)
+        default = shown_value(spec, spec.default)
+        shown = f"`{default}`" if default not in (None, "") else ""
+        what = spec.help + (" (secret: never a flag)" if spec.secret else "")
+        lines.append(f"| `{spec.name}` | {spec.group} | {env} | {shown} | {what} |")
+    return "\n".join(lines) + "\n"

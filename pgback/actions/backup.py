@@ -220,7 +220,9 @@ def _backup_set(
         )
         if cancel.is_set():
             raise Interrupted("backup cancelled before the manifest was written")
-        storage.put_bytes(prefix + naming.MANIFEST_NAME, manifest.to_json().encode())
+        storage.put_bytes(
+            naming.manifest_key(settings.upload_prefix, set_id), manifest.to_json().encode()
+        )
     except BaseException:
         _remove_partial_set(storage, prefix, set_id)
         raise

@@ -75,7 +75,7 @@ def _abort_stale_uploads(storage: Storage, upload_prefix: str, newest_complete: 
 
 def _delete_set(storage: Storage, upload_prefix: str, summary: SetSummary) -> None:
     """Manifest first: a half-deleted set reads as incomplete, never as complete but broken."""
-    manifest_key = naming.set_prefix(upload_prefix, summary.set_id) + naming.MANIFEST_NAME
+    manifest_key = naming.manifest_key(upload_prefix, summary.set_id)
     keys = [obj.key for obj in summary.objects]
     ordered = [k for k in keys if k == manifest_key] + [k for k in keys if k != manifest_key]
     storage.delete(ordered)

@@ -307,7 +307,7 @@ class Scheduler:
         except PgbackError as exc:
             log.warning("cannot count the sets in storage: %s", self._describe(exc))
             return None
-        return sum(1 for s in sets if any(_is_manifest(o.key) for o in s.objects))
+        return sum(1 for s in sets if any(naming.is_manifest(o.key) for o in s.objects))
 
     def _describe(self, exc: BaseException) -> str:
         text = str(exc) if isinstance(exc, PgbackError) else f"{type(exc).__name__}: {exc}"
@@ -409,10 +409,6 @@ class Scheduler:
             except OSError as exc:
                 # keep backing up: a full or read-only state_dir only blinds the health check
                 log.error("cannot write the status file in %s: %s", self.settings.state_dir, exc)
-
-
-def _is_manifest(key: str) -> bool:
-    return key.rsplit("/", 1)[-1] == naming.MANIFEST_NAME
 
 
 def check_serve_settings(settings: Settings) -> None:
