@@ -6,10 +6,12 @@ expects does not hold (the runner adds file:line), and lets engine errors throug
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
+import os
 import re
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -519,30 +521,23 @@ def cron(ctx: Context, args: dict[str, Any]) -> None:
         raise StepFailed(f"sets {late} did not start at the scheduled minute {fire:%H:%M}")
 
 
-@step("pgback", allowed="args config expect_exit expect_output")
+@step("pgback", allowed="args config expect_exit expect_output reject_output")
 def pgback_cli(ctx: Context, args: dict[str, Any]) -> None:
-    """Run the pgback command line (inside the sidecar container on the docker backend)."""
+    """Run the pgback command line: in this process under the scenario's clock on the local
+    backend, inside the sidecar container on the docker backend."""
     argv = [str(a) for a in (args.get("args") or [])]
     env = ctx.engine_env(args.get("config"))
     if ctx.services.sidecar is not None:
         code, output = ctx.services.sidecar.exec(["pgback", *argv], ctx.sidecar_env(env))
     else:
-        done = subprocess.run(
-            [sys.executable, "-m", "pgback", *argv],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            cwd=ctx.workdir,
-        )
-        code, output = done.returncode, done.stdout + done.stderr
+        code, output = _cli_in_process(argv, env, ctx.workdir)
     for line in output.splitlines():
         ctx.note(line)
-    lead = ctx.clock.lead()
-    if lead >= timedelta(seconds=1):  # e.g. `list` shows the sets' ages "in future"
+    if ctx.services.sidecar is not None and ctx.clock.lead() >= timedelta(seconds=1):
+        # the container runs on the real clock: `list` shows the sets' ages "in future"
         ctx.note(
-            f"(this process ran on the real clock, {format_duration(lead)} behind the "
-            "scenario's virtual time)"
+            f"(the sidecar ran on the real clock, {format_duration(ctx.clock.lead())} behind "
+            "the scenario's virtual time)"
         )
     want = int(args.get("expect_exit", 0))
     if code != want:
@@ -551,6 +546,46 @@ def pgback_cli(ctx: Context, args: dict[str, Any]) -> None:
     for text in [expected] if isinstance(expected, str) else expected:
         if str(text) not in output:
             raise StepFailed(f"pgback {' '.join(argv)}: output lacks {text!r}")
+    rejected = args.get("reject_output") or []
+    if ctx.services.sidecar is not None and ctx.clock.lead() >= timedelta(seconds=1):
+        # what the output may not hold is judged in the scenario's time, which the container
+        # does not see (its clock is the host's)
+        ctx.note(f"reject_output not checked in the sidecar: {rejected!r}")
+        rejected = []
+    for text in [rejected] if isinstance(rejected, str) else rejected:
+        if str(text) in output:
+            raise StepFailed(f"pgback {' '.join(argv)}: output holds {text!r}")
+
+
+def _cli_in_process(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str]:
+    """`pgback ARGV` as a user's shell would run it (that environment, that directory), in this
+    process so that it sees the virtual clock; its output, and logging, restored after."""
+    from pgback import cli
+
+    output = io.StringIO()
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    logger = logging.getLogger("pgback")
+    saved_log = (logger.handlers[:], logger.level, logger.propagate)
+    os.environ.clear()
+    os.environ.update({k: v for k, v in saved_env.items() if not k.startswith(_NOT_INHERITED)})
+    os.environ.update(env)
+    try:
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+            try:
+                code = cli.run(argv)
+            except SystemExit as exc:  # --help, argument errors
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        logger.handlers[:], logger.level, logger.propagate = saved_log
+    return code, output.getvalue()
+
+
+# what a user's shell would not hand over from this process: the harness's own servers
+_NOT_INHERITED = ("PG", "AWS_")
 
 
 @step("expect_error", allowed="message exit_code")
