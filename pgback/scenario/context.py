@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from pgback.config import Settings, load_settings
+from pgback.scenario.model import Scenario
 from pgback.scenario.providers.base import Services
-from pgback.scenario.schema import Scenario
 from pgback.testbed.clock import VirtualClock
 from pgback.testbed.env import env_value, pgback_env
 

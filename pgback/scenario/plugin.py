@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from pgback.scenario.model import Scenario, ScenarioError
 from pgback.scenario.runner import ScenarioFailed, run_scenario
-from pgback.scenario.schema import Scenario, ScenarioError, load_scenario
+from pgback.scenario.schema import load_scenario
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -16,10 +16,10 @@ from pathlib import Path
 from pyrage import x25519
 
 from pgback.scenario.context import Context
+from pgback.scenario.model import Scenario, ScenarioError, Step
 from pgback.scenario.providers import get_provider
 from pgback.scenario.providers.base import Services
-from pgback.scenario.schema import Scenario, ScenarioError, Step
-from pgback.scenario.steps import STEPS
+from pgback.scenario.registry import STEPS
 from pgback.testbed.clock import VirtualClock
 
 
