@@ -22,6 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=["local", "docker"], default="local")
     parser.add_argument("--keep", action="store_true", help="leave the servers running")
     parser.add_argument("--list", action="store_true", help="list the scenarios")
+    parser.add_argument(
+        "--list-steps", action="store_true", help="every step kind, its options and what it does"
+    )
+    parser.add_argument("--markdown", action="store_true", help="with --list-steps: a table")
     return parser
 
 
@@ -32,6 +36,11 @@ def run(argv: Sequence[str]) -> int:
 
 
 def run_scenario_command(args: argparse.Namespace) -> int:
+    if args.list_steps:
+        from pgback.scenario.reference import steps_markdown, steps_text
+
+        print(steps_markdown() if args.markdown else steps_text(), end="")
+        return 0
     if args.list:
         for path in all_scenarios():
             try:

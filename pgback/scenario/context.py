@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pgback.config import Settings, load_settings
+from pyrage import x25519
+
+from pgback.config import SECRET_KEYS, Settings, load_settings
 from pgback.scenario.model import Scenario
 from pgback.scenario.providers.base import Services
 from pgback.testbed.clock import VirtualClock
@@ -53,7 +56,9 @@ class Context:
         """The same as the environment a user's shell would hold: the base, then the
         scenario's `config` and the step's overrides as PGBACK_* (for `pgback` steps)."""
         env = self.base_env(source=source)
-        for layer in (self.scenario.config, overrides or {}):
+        if self.scenario.settings_file is not None:
+            env["PGBACK_CONFIG"] = str(self.scenario.settings_file)
+        for layer in (self.scenario.config, _materialized(overrides or {})):
             env.update({"PGBACK_" + key.upper(): env_value(v) for key, v in layer.items()})
         return env
 
@@ -61,7 +66,9 @@ class Context:
         """The engine's settings: the services from the environment, the scenario's `config`
         and the step's own settings on top, as settings (not strings parsed back)."""
         return load_settings(
-            env=self.base_env(), overrides={**self.scenario.config, **(overrides or {})}
+            env=self.base_env(),
+            config_file=self.scenario.settings_file,
+            overrides={**self.scenario.config, **_materialized(overrides or {})},
         )
 
     @contextmanager
@@ -96,3 +103,16 @@ class Context:
 
     def note(self, line: str) -> None:
         self.notes.append(line)
+
+
+def _materialized(overrides: dict[str, Any]) -> dict[str, Any]:
+    """A step's settings with `generate` secrets made: a fresh throwaway value (an age identity
+    that opens nothing of ours, a random password), so no secret is written in the file."""
+    made = dict(overrides)
+    for key, value in overrides.items():
+        if key in SECRET_KEYS and value == "generate":
+            if key == "cipher_private_key":
+                made[key] = str(x25519.Identity.generate())
+            else:
+                made[key] = secrets.token_urlsafe(24)
+    return made

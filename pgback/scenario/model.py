@@ -39,6 +39,7 @@ class Scenario:
     config: dict[str, Any]
     age_identity: bool
     steps: tuple[Step, ...] = field(default_factory=tuple)
+    settings_file: Path | None = None  # the team's own pgback settings (TOML), no secrets
 
     def source_lines(self, step: Step, context: int = 0) -> str:
         """The step's own lines in the file, for failure reports."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pgback.scenario.model import strip_lines
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from pgback.scenario.context import Context
 
 StepFn = Callable[["Context", dict[str, Any]], None]
-Check = Callable[[dict[str, Any]], dict[str, Any]]
+Check = Callable[[dict[str, Any], Path | None], dict[str, Any]]
 
 
 class StepFailed(AssertionError):
@@ -32,6 +33,10 @@ class StepSpec:
     # the step's own check of its arguments, after the generic one (or instead of it when
     # `allowed` is None): returns the arguments the step runs with, ValueError when wrong
     check: Check | None = None
+    # arguments naming files relative to the scenario file: resolved, and checked to exist,
+    # when the scenario is loaded
+    paths: frozenset[str] = frozenset()
+    usage: str = ""  # how its options read, for a step without a fixed set of them
 
 
 STEPS: dict[str, StepSpec] = {}
@@ -44,6 +49,8 @@ def step(
     required: str = "",
     scalar: str | None = None,
     check: Check | None = None,
+    paths: str = "",
+    usage: str = "",
 ) -> Callable[[StepFn], StepFn]:
     def register(fn: StepFn) -> StepFn:
         if name in STEPS:
@@ -53,12 +60,19 @@ def step(
             frozenset(allowed.split()) if allowed is not None else frozenset(),
             frozenset(required.split()),
             scalar,
-            (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "",
+            _first_paragraph(fn.__doc__ or ""),
             check if allowed is not None else _free_form(check),
+            frozenset(paths.split()),
+            usage,
         )
         return fn
 
     return register
+
+
+def _first_paragraph(doc: str) -> str:
+    paragraph = doc.strip().split("\n\n", 1)[0]
+    return " ".join(line.strip() for line in paragraph.splitlines())
 
 
 def _free_form(check: Check | None) -> Check:
@@ -68,8 +82,9 @@ def _free_form(check: Check | None) -> Check:
     return check
 
 
-def validate_step_args(kind: str, value: Any) -> dict[str, Any]:
-    """Normalise a step's arguments to a dict; ValueError naming the problem."""
+def validate_step_args(kind: str, value: Any, base: Path | None = None) -> dict[str, Any]:
+    """Normalise a step's arguments to a dict, its file arguments resolved against `base` (the
+    scenario file's folder); ValueError naming the problem."""
     spec = STEPS[kind]
     value = strip_lines(value)
     if value is None:
@@ -83,7 +98,7 @@ def validate_step_args(kind: str, value: Any) -> dict[str, Any]:
             f"takes a mapping of options ({', '.join(sorted(spec.allowed)) or 'none'})"
         )
     if spec.check is not None and getattr(spec.check, "free_form", False):
-        return spec.check(args)
+        return spec.check(args, base)
     unknown = set(args) - spec.allowed
     if unknown:
         raise ValueError(
@@ -93,7 +108,21 @@ def validate_step_args(kind: str, value: Any) -> dict[str, Any]:
     missing = spec.required - set(args)
     if missing:
         raise ValueError(f"missing option(s) {', '.join(sorted(missing))}")
-    return spec.check(args) if spec.check is not None else args
+    for name in spec.paths & set(args):
+        args[name] = _existing_file(args[name], name, base)
+    return spec.check(args, base) if spec.check is not None else args
+
+
+def _existing_file(value: Any, name: str, base: Path | None) -> Path:
+    path = Path(str(value)).expanduser()
+    if not path.is_absolute():
+        path = (base or Path.cwd()) / path
+    if not path.is_file():
+        raise ValueError(
+            f"{name}: no file {value!r} (looked for {path}; paths are relative to the scenario "
+            "file)"
+        )
+    return path
 
 
 def size_arg(text: Any) -> int:

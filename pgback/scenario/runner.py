@@ -58,7 +58,10 @@ def run_scenario(
     keep: bool = False,
     out: Printer = print,
     verbose: bool = True,
+    results: list[StepResult] | None = None,
 ) -> RunResult:
+    """Run it; `results` (when given) receives each step's outcome as it ends, even when a
+    later step fails."""
     if backend not in scenario.backends:
         raise ScenarioError(
             f"scenario {scenario.name} does not run on the {backend} backend", path=scenario.path
@@ -66,7 +69,7 @@ def run_scenario(
     provider = get_provider(backend)
     workdir = Path(tempfile.mkdtemp(prefix=f"pgback-scenario-{scenario.name}-"))
     started = time.monotonic()
-    results: list[StepResult] = []
+    results = [] if results is None else results
     out(f"scenario {scenario.name} ({backend} backend): {scenario.description}")
     try:
         cm = provider.services(scenario.services, workdir)

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 import pgback.scenario.steps  # noqa: F401 - registers every step kind
+from pgback.config import SECRET_KEYS
 from pgback.scenario.model import Scenario, ScenarioError, Step, strip_lines
 from pgback.scenario.registry import STEPS, validate_step_args
 
 BACKENDS = ("local", "docker")
 SERVICES = ("postgres1", "postgres2", "s3", "sidecar")
-_TOP_KEYS = {"description", "services", "backends", "config", "age_identity", "steps"}
+_TOP_KEYS = {
+    "description",
+    "services",
+    "backends",
+    "config",
+    "settings_file",
+    "age_identity",
+    "steps",
+}
+# a secret in a step's config may only be one of these: a fresh throwaway value made when the
+# step runs (e.g. an age identity that opens nothing), or unset
+SECRET_STANDINS = ("generate", "")
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -61,6 +74,10 @@ def load_scenario(path: Path) -> Scenario:
     config = strip_lines(data.get("config", {}) or {})
     if not isinstance(config, dict):
         raise ScenarioError("`config` must be a mapping of pgback settings", path=path, line=1)
+    _refuse_secrets(config, "`config`", path)
+    settings_file = _settings_file(data.get("settings_file"), path)
+    for step in steps:
+        _check_step_secrets(step, path)
     identity = data.get("age_identity")
     if identity not in (None, "generate"):
         raise ScenarioError("`age_identity` can only be `generate`", path=path, line=1)
@@ -73,7 +90,58 @@ def load_scenario(path: Path) -> Scenario:
         config=config,
         age_identity=identity == "generate",
         steps=tuple(steps),
+        settings_file=settings_file,
     )
+
+
+def _refuse_secrets(settings: dict[str, Any], where: str, path: Path) -> None:
+    found = sorted(set(settings) & SECRET_KEYS)
+    if found:
+        raise ScenarioError(
+            f"{where} sets the secret(s) {', '.join(found)}: a scenario file holds no secret; "
+            "give them in the environment (PGBACK_<KEY> or PGBACK_<KEY>_FILE)",
+            path=path,
+            line=1,
+        )
+
+
+def _settings_file(value: Any, path: Path) -> Path | None:
+    """The team's settings file, relative to the scenario file, read now to refuse secrets and
+    report a broken file before any server starts."""
+    if value is None:
+        return None
+    settings_path = Path(str(value)).expanduser()
+    if not settings_path.is_absolute():
+        settings_path = path.parent / settings_path
+    try:
+        data = tomllib.loads(settings_path.read_text())
+    except OSError as exc:
+        raise ScenarioError(
+            f"settings_file {value!r}: cannot read {settings_path}: {exc.strerror}",
+            path=path,
+            line=1,
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(
+            f"settings_file {value!r}: not TOML: {exc}", path=path, line=1
+        ) from None
+    _refuse_secrets(data, f"settings_file {value!r}", path)
+    return settings_path
+
+
+def _check_step_secrets(step: Step, path: Path) -> None:
+    inner = step.args.get("args", {}) if step.kind == "expect_error" else step.args
+    config = inner.get("config") or {}
+    if not isinstance(config, dict):
+        return
+    for key in sorted(set(config) & SECRET_KEYS):
+        if config[key] not in SECRET_STANDINS:
+            raise ScenarioError(
+                f"{step.label}: config sets the secret {key}: a scenario file holds no secret; "
+                f"use `{key}: generate` for a fresh throwaway value, or the environment",
+                path=path,
+                line=step.line,
+            )
 
 
 def _string_list(value: Any, key: str, allowed: tuple[str, ...], path: Path) -> list[str]:
@@ -109,7 +177,7 @@ def _parse_step(raw: Any, index: int, path: Path) -> Step:
         )
     value = raw[kind]
     try:
-        args = validate_step_args(kind, value)
+        args = validate_step_args(kind, value, path.parent)
     except ValueError as exc:
         raise ScenarioError(f"step {index} {kind}: {exc}", path=path, line=line) from None
     return Step(kind=kind, args=args, line=line, index=index)

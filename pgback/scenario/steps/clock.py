@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pgback.actions.catalog import scan_sets
@@ -11,7 +12,7 @@ from pgback.scenario.registry import StepFailed, step
 from pgback.storage import open_storage
 
 
-def _check_duration(args: dict[str, Any]) -> dict[str, Any]:
+def _check_duration(args: dict[str, Any], base: Path | None) -> dict[str, Any]:
     parse_duration(str(args["by"]))
     return args
 

@@ -4,7 +4,6 @@ download, restore, verify; and the manual import a user does with standard tools
 from __future__ import annotations
 
 import io
-import subprocess
 from typing import Any
 
 import pyrage
@@ -81,37 +80,6 @@ def decrypt(ctx: Context, args: dict[str, Any]) -> None:
             name = name.removesuffix(".zst")
         (folder / name).write_bytes(plain)
         ctx.note(f"{path.name} -> {name}")
-
-
-@step("psql_file", allowed="server file dbname", required="server file")
-def psql_file(ctx: Context, args: dict[str, Any]) -> None:
-    """Feed a downloaded SQL file to psql on a server (the seed's manual import)."""
-    _client(ctx, "psql", args, ["-X", "-q", "-f"])
-
-
-@step("pg_restore_file", allowed="server file dbname", required="server file")
-def pg_restore_file(ctx: Context, args: dict[str, Any]) -> None:
-    """pg_restore a downloaded dump into a server (the seed's manual import)."""
-    _client(ctx, "pg_restore", args, ["--no-owner", "--exit-on-error"])
-
-
-def _client(ctx: Context, program: str, args: dict[str, Any], flags: list[str]) -> None:
-    pg = ctx.services.pg(args["server"])
-    path = ctx.downloads / str(args["file"])
-    conn = ConnParams(host=pg.host, port=pg.port, user=pg.user, password=Secret(pg.password))
-    argv = [
-        str(ctx.services.client_bindir / program),
-        "-d",
-        args.get("dbname", "postgres"),
-        *flags,
-        str(path),
-    ]
-    done = subprocess.run(argv, env=conn.env(), capture_output=True, text=True, timeout=600)
-    errors = [line for line in done.stderr.splitlines() if "ERROR" in line or "error:" in line]
-    # the dump's roles already exist on a server started with the same superuser
-    errors = [e for e in errors if "already exists" not in e]
-    if done.returncode != 0 or errors:
-        raise StepFailed(f"{program} {path.name} failed: {(errors or [done.stderr.strip()])[-1]}")
 
 
 @step("restore", allowed="config set target databases clean jobs globals")

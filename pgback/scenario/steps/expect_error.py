@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pgback.errors import PgbackError
@@ -9,7 +10,7 @@ from pgback.scenario.context import Context
 from pgback.scenario.registry import STEPS, StepFailed, step, validate_step_args
 
 
-def _check_expect_error(args: dict[str, Any]) -> dict[str, Any]:
+def _check_expect_error(args: dict[str, Any], base: Path | None) -> dict[str, Any]:
     inner = [k for k in args if k not in ("message", "exit_code")]
     if "message" not in args:
         raise ValueError("needs `message:` (text the error must contain)")
@@ -20,11 +21,16 @@ def _check_expect_error(args: dict[str, Any]) -> dict[str, Any]:
         "message": str(args["message"]),
         "exit_code": args.get("exit_code"),
         "step": kind,
-        "args": validate_step_args(kind, args[kind]),
+        "args": validate_step_args(kind, args[kind], base),
     }
 
 
-@step("expect_error", allowed=None, check=_check_expect_error)
+@step(
+    "expect_error",
+    allowed=None,
+    check=_check_expect_error,
+    usage="message* exit_code, and one other step with its options",
+)
 def expect_error(ctx: Context, args: dict[str, Any]) -> None:
     """A step that must fail with a message containing `message`."""
     inner = STEPS[args["step"]]
