@@ -173,6 +173,16 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from pgback.actions.doctor import run_doctor
+
+    report = run_doctor(settings)
+    print(report.render(), end="")
+    if report.problem is not None:
+        raise report.problem
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.serve import run_serve
 
@@ -260,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = add("verify", cmd_verify, "re-read a set and check every file")
     cmd.add_argument("set", help="set id or 'latest'")
     add("config", cmd_config, "print the effective configuration (secrets redacted)")
+    add("doctor", cmd_doctor, "which client tools backup and restore use for the server, and why")
     add("serve", cmd_serve, "run as the sidecar: scheduled backups, health endpoint")
     add("health", cmd_health, "exit 0 when the last scheduled run is healthy")
     scen = sub.add_parser("run-scenario", help="replay a scenario file (see scenarios/)")
