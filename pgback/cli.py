@@ -276,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     scen = sub.add_parser("run-scenario", help="replay a scenario file (see scenarios/)")
     scen.add_argument("name", nargs="?", help="scenario name or path")
     scen.add_argument("--backend", choices=["local", "docker"], default="local")
+    scen.add_argument("--postgres", default=None, help="PostgreSQL major of the servers, e.g. 16")
+    scen.add_argument("--s3", default=None, help="S3 server: moto, seaweedfs, rclone (local)")
     scen.add_argument("--keep", action="store_true", help="leave the servers running")
     scen.add_argument("--list", action="store_true", help="list the scenarios")
     scen.set_defaults(handler=None)

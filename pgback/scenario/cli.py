@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from pgback.scenario.collect import all_scenarios, find_scenario
+from pgback.scenario.matrix import Combo, MatrixError, parse_majors, parse_s3
 from pgback.scenario.runner import ScenarioFailed, run_scenario
 from pgback.scenario.schema import ScenarioError, load_scenario
 
@@ -28,9 +29,17 @@ def run_scenario_command(args: argparse.Namespace) -> int:
         return 2
     try:
         scenario = load_scenario(find_scenario(args.name))
+        combo = _combo(args)
         run_scenario(
-            scenario, backend=args.backend, keep=args.keep, out=lambda line: print(line, flush=True)
+            scenario,
+            backend=args.backend,
+            combo=combo,
+            keep=args.keep,
+            out=lambda line: print(line, flush=True),
         )
+    except MatrixError as exc:
+        print(f"pgback: error: {exc}", file=sys.stderr)
+        return 2
     except ScenarioFailed as exc:
         print(
             f"pgback: scenario failed at {exc.path}:{exc.line}: {exc.step.label}", file=sys.stderr
@@ -40,3 +49,13 @@ def run_scenario_command(args: argparse.Namespace) -> int:
         print(f"pgback: error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _combo(args: argparse.Namespace) -> Combo:
+    """One combination: --postgres N and --s3 NAME (each a single value here)."""
+    for option, value in (("--postgres", args.postgres), ("--s3", args.s3)):
+        if value and ("," in value or value.strip() == "all"):
+            raise MatrixError(f"{option} takes one value here (the pytest option takes lists)")
+    major = parse_majors(args.postgres, args.backend)[0]
+    s3 = parse_s3(args.s3, args.backend)[0]
+    return Combo(major, s3)

@@ -103,8 +103,8 @@ class Context:
         self, overrides: dict[str, Any] | None = None, *, source: str = "postgres1"
     ) -> dict[str, str]:
         """pgback's environment for this scenario: the source server, S3, keys, then config."""
+        # no pg_bin_dir: pgback picks the client tools of each server's major by itself
         env: dict[str, str] = {
-            "PGBACK_PG_BIN_DIR": str(self.services.client_bindir),
             "PGBACK_STATE_DIR": str(self.backup_side / "state"),
             "PGBACK_PROGRESS": "never",
         }

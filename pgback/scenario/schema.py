@@ -10,6 +10,8 @@ import yaml
 
 BACKENDS = ("local", "docker")
 SERVICES = ("postgres1", "postgres2", "s3", "sidecar")
+# what a postgres service may pin: a major, or one relative to the majors available
+VERSION_WORDS = ("oldest", "newest")
 _TOP_KEYS = {"description", "services", "backends", "config", "age_identity", "steps"}
 
 
@@ -45,6 +47,13 @@ class Scenario:
     config: dict[str, Any]
     age_identity: bool
     steps: tuple[Step, ...] = field(default_factory=tuple)
+    # postgres service -> pinned major (15) or "oldest"/"newest"; unpinned services take the
+    # run's major (--postgres), or `default_versions` when the run names none
+    versions: dict[str, int | str] = field(default_factory=dict)
+    default_versions: dict[str, int | str] = field(default_factory=dict)
+    # the S3 servers whose features the scenario needs (None: any), and why
+    s3_servers: tuple[str, ...] | None = None
+    s3_reason: str = ""
 
     def source_lines(self, step: Step, context: int = 0) -> str:
         """The step's own lines in the file, for failure reports."""
@@ -108,7 +117,7 @@ def load_scenario(path: Path) -> Scenario:
             path=path,
             line=1,
         )
-    services = _string_list(data.get("services", []), "services", SERVICES, path)
+    services, pins = _services(data.get("services", []), path)
     backends = _string_list(data.get("backends", list(BACKENDS)), "backends", BACKENDS, path)
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
@@ -131,6 +140,68 @@ def load_scenario(path: Path) -> Scenario:
         config=config,
         age_identity=identity == "generate",
         steps=tuple(steps),
+        versions=pins["version"],
+        default_versions=pins["default_version"],
+        s3_servers=pins["s3_servers"],
+        s3_reason=pins["s3_reason"],
+    )
+
+
+def _services(value: Any, path: Path) -> tuple[list[str], dict[str, Any]]:
+    """`services` as a list of names, or a mapping of names to options:
+    postgresN: {version: 15|oldest|newest} or {default_version: ...}; s3: {servers: [...],
+    reason: why}."""
+    pins: dict[str, Any] = {
+        "version": {},
+        "default_version": {},
+        "s3_servers": None,
+        "s3_reason": "",
+    }
+    if not isinstance(value, dict):
+        return _string_list(value, "services", SERVICES, path), pins
+    line = value.get("__line__", 1)
+    names = [k for k in value if k != "__line__"]
+    _string_list(names, "services", SERVICES, path)
+    for name in names:
+        options = strip_lines(value[name] or {})
+        if not isinstance(options, dict):
+            raise ScenarioError(
+                f"services.{name} must be a mapping of options", path=path, line=line
+            )
+        allowed = {"version", "default_version"} if name.startswith("postgres") else set()
+        allowed |= {"servers", "reason"} if name == "s3" else set()
+        unknown = set(options) - allowed
+        if unknown:
+            raise ScenarioError(
+                f"services.{name}: unknown option(s) {', '.join(sorted(unknown))} "
+                f"(allowed: {', '.join(sorted(allowed)) or 'none'})",
+                path=path,
+                line=line,
+            )
+        for key in ("version", "default_version"):
+            if key in options:
+                pins[key][name] = _version_pin(options[key], f"services.{name}.{key}", path, line)
+        if "servers" in options:
+            servers = options["servers"]
+            if not isinstance(servers, list) or not all(isinstance(v, str) for v in servers):
+                raise ScenarioError(
+                    "services.s3.servers must be a list of names", path=path, line=line
+                )
+            pins["s3_servers"] = tuple(servers)
+            pins["s3_reason"] = str(options.get("reason", ""))
+    return names, pins
+
+
+def _version_pin(value: Any, where: str, path: Path, line: int) -> int | str:
+    if isinstance(value, int) and not isinstance(value, bool) and 9 < value < 100:
+        return value
+    if value in VERSION_WORDS:
+        return str(value)
+    raise ScenarioError(
+        f"{where} must be a PostgreSQL major (e.g. 15) or one of {', '.join(VERSION_WORDS)}, "
+        f"not {value!r}",
+        path=path,
+        line=line,
     )
 
 

@@ -29,6 +29,7 @@ from pgback.actions.download import run_download
 from pgback.actions.purge import run_purge
 from pgback.actions.restore import RestoreOptions, run_restore
 from pgback.actions.verify import run_verify
+from pgback.adapters import pgclients
 from pgback.adapters.postgres import ConnParams
 from pgback.durations import format_duration, parse_duration
 from pgback.errors import PgbackError
@@ -428,8 +429,11 @@ def _client(ctx: Context, program: str, args: dict[str, Any], flags: list[str]) 
     pg = ctx.services.pg(args["server"])
     path = ctx.downloads / str(args["file"])
     conn = ConnParams(host=pg.host, port=pg.port, user=pg.user, password=Secret(pg.password))
+    # the user's own tools for that server: its major, as pgback would pick them
+    tools = pgclients.for_server(None, f"{pg.version}", (program,))
+    ctx.note(f"{program} {tools.install.describe()}")
     argv = [
-        str(ctx.services.client_bindir / program),
+        tools.program(program),
         "-d",
         args.get("dbname", "postgres"),
         *flags,
@@ -575,3 +579,7 @@ def expect_error(ctx: Context, args: dict[str, Any]) -> None:
     raise StepFailed(
         f"{args['step']} succeeded, but it was expected to fail with {args['message']!r}"
     )
+
+
+# steps for scenarios across PostgreSQL majors register themselves with @step too
+from pgback.scenario import steps_matrix  # noqa: E402, F401
