@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as datetime_module
 import os
+import sys
 import tempfile
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from freezegun import api as freezegun_api
 from freezegun import freeze_time
 
 from pgback.config import Settings, load_settings
@@ -54,12 +58,17 @@ class VirtualClock:
         self._freezer = freeze_time(datetime.now(UTC), tick=True, ignore=_REAL_TIME_MODULES)
         self._factory: Any = None
         self._jumped = timedelta()
+        self._swapped: list[types.ModuleType] = []
 
     def start(self) -> None:
         self._factory = self._freezer.start()
+        self._swapped = _real_datetime_for(_REAL_TIME_MODULES)
 
     def stop(self) -> None:
         if self._factory is not None:
+            for module in self._swapped:
+                setattr(module, "datetime", datetime_module)  # noqa: B010
+            self._swapped = []
             self._freezer.stop()
             self._factory = None
 
@@ -77,6 +86,31 @@ class VirtualClock:
         # the last jump and drops the real time since, so time could run backwards
         self._factory.move_to(self._factory() + delta)
         self._jumped += delta
+
+
+def _real_datetime_for(prefixes: list[str]) -> list[types.ModuleType]:
+    """Give the real-time modules that call `datetime.datetime.now()` through the datetime
+    module a copy of it holding the real classes; returns the modules changed.
+
+    freezegun's ignore list only keeps a module's own `from datetime import datetime` real: its
+    FakeDatetime.now() never consults the list, so botocore, which signs requests with
+    `datetime.datetime.now()` (botocore.compat.get_current_datetime), would sign with the
+    virtual time, and S3 servers that check request time (AWS, MinIO, SeaweedFS, rclone)
+    refuse a signature more than 15 minutes off.
+    """
+    real = types.ModuleType("datetime")
+    real.__dict__.update(vars(datetime_module))
+    real.datetime = freezegun_api.real_datetime  # type: ignore[attr-defined]
+    real.date = freezegun_api.real_date  # type: ignore[attr-defined]
+    swapped = []
+    for name, module in list(sys.modules.items()):
+        if (
+            name.startswith(tuple(prefixes))
+            and getattr(module, "datetime", None) is datetime_module
+        ):
+            module.datetime = real  # type: ignore[attr-defined]
+            swapped.append(module)
+    return swapped
 
 
 @dataclass
