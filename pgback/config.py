@@ -259,7 +259,7 @@ KEYS: dict[str, KeySpec] = dict(
             secret=True,
             aliases=("POSTGRES_PASSWORD",),
         ),
-        _key("pg_bin_dir", _as_opt_str, "directory of pg_dump, pg_restore, psql (default: PATH)"),
+        _key("pg_bin_dir", _as_opt_str, "client tools only from here (default: found per server)"),
         _key(
             "include_dbs",
             _as_list,

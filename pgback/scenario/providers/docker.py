@@ -9,7 +9,9 @@ here (scripts/container-engine.sh exports them):
   PGBACK_DOCKER_POSTGRES_IMAGE for runs that name no major (default postgres:17)
 - PGBACK_DOCKER_S3_IMAGE_<NAME> for moto, seaweedfs and minio (defaults in
   pgback/scenario/matrix.py), and PGBACK_DOCKER_S3_IMAGE for moto, the default S3 server
-- PGBACK_DOCKER_SIDECAR_IMAGE (default: built from the project's Dockerfile)
+- PGBACK_DOCKER_SIDECAR_IMAGE (default: built from the project's Dockerfile), and
+  PGBACK_DOCKER_SIDECAR_IMAGE_<N> for a sidecar whose client tools are of major N, used
+  when the default one's cannot read the archives of newer servers
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 import psycopg
 
+from pgback.adapters import pgclients
 from pgback.scenario.matrix import (
     DEFAULT_DOCKER_POSTGRES,
     DEFAULT_S3,
@@ -287,7 +290,22 @@ def _container_logs(container: Any, lines: int) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _sidecar_image(stack: ExitStack) -> str:
+def _sidecar_image(stack: ExitStack, postgres: dict[str, PostgresService]) -> str:
+    """PGBACK_DOCKER_SIDECAR_IMAGE_<N> whose client tools (major N) read the archives this
+    process makes of these servers (pgback picks pg_dump of their major or newer), when one
+    is configured; else PGBACK_DOCKER_SIDECAR_IMAGE; else built from the Dockerfile."""
+    needed = max(
+        (pgclients.for_server(None, str(pg.version)).install.major for pg in postgres.values()),
+        default=0,
+    )
+    by_major = sorted(
+        (int(name.rsplit("_", 1)[1]), image)
+        for name, image in os.environ.items()
+        if name.startswith("PGBACK_DOCKER_SIDECAR_IMAGE_") and name[-2:].isdigit() and image
+    )
+    for major, configured_image in by_major:
+        if major >= needed:
+            return configured_image
     configured = os.environ.get("PGBACK_DOCKER_SIDECAR_IMAGE")
     if configured:
         return configured
@@ -334,7 +352,7 @@ class DockerProvider:
                 stack.callback(store.stop)
             sidecar = None
             if "sidecar" in wanted:
-                sidecar = SidecarContainerService(network, _sidecar_image(stack))
+                sidecar = SidecarContainerService(network, _sidecar_image(stack, postgres))
                 stack.callback(sidecar.stop)
             yield Services(
                 postgres=postgres,
