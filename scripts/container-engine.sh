@@ -39,6 +39,7 @@
 #        localhost/pgback-seaweedfs:latest  docker/seaweedfs/Dockerfile
 #        localhost/pgback:dev               ./Dockerfile, only if it exists;
 #                                           always rebuilt (layer cache)
+#        localhost/pgback:dev-pg18          the same on the sid base (client 18)
 #      postgres, s3 and seaweedfs carry a label with a hash of their build
 #      context, build arguments and base image: editing docker/postgres/*
 #      rebuilds those images.
@@ -53,8 +54,9 @@
 #        PGBACK_DOCKER_S3_IMAGE_MOTO, PGBACK_DOCKER_S3_IMAGE_SEAWEEDFS,
 #        PGBACK_DOCKER_POSTGRES_IMAGE and PGBACK_DOCKER_S3_IMAGE (the defaults:
 #          PostgreSQL 15 and moto, as before), PGBACK_DOCKER_SIDECAR_IMAGE, and
-#        PGBACK_DOCKER_SIDECAR_IMAGE_18 (the sidecar on sid, client tools 18, which
-#          read the archives of the 17 and 18 servers).
+#        PGBACK_DOCKER_SIDECAR_IMAGE_15 (the default sidecar, bookworm's client 15)
+#          and PGBACK_DOCKER_SIDECAR_IMAGE_18 (the sidecar on sid, client 18, which
+#          reads the archives of the 17 and 18 servers).
 #
 # Options: --print-env (the default action, named for readability),
 #          --no-sidecar (skip ./Dockerfile; or PGBACK_BUILD_SIDECAR=0), -h|--help.
@@ -547,5 +549,8 @@ emit PGBACK_DOCKER_S3_IMAGE_SEAWEEDFS "$SEAWEEDFS_IMAGE"
 emit PGBACK_DOCKER_S3_IMAGE "$S3_IMAGE"
 emit PGBACK_DOCKER_SIDECAR_IMAGE "$SIDECAR_IMAGE"
 if [[ -n "$SIDECAR_18_IMAGE" ]]; then
+	# the default sidecar's Debian client is bookworm's 15: the docker backend picks the
+	# sidecar whose client tools read the archives of the scenario's servers
+	emit PGBACK_DOCKER_SIDECAR_IMAGE_15 "$SIDECAR_IMAGE"
 	emit PGBACK_DOCKER_SIDECAR_IMAGE_18 "$SIDECAR_18_IMAGE"
 fi
