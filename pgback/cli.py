@@ -8,18 +8,29 @@ import logging
 import os
 import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from types import FrameType
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pgback import __version__
-from pgback.config import KEYS, Settings, load_settings
+from pgback.config import GROUPS, KEYS, Settings, keys_in, load_settings, secret_from_env
+from pgback.config.settings import (
+    CONNECTION,
+    DECRYPTION,
+    DUMP,
+    ENCRYPTION,
+    OUTPUT,
+    RETENTION,
+    SIDECAR,
+    STATE,
+    STORAGE,
+    TOOLS,
+)
 from pgback.errors import Interrupted, PgbackError
 from pgback.logs import setup_logging
 from pgback.render import (
     render_config,
+    render_keys,
+    render_keys_markdown,
     render_purge,
     render_set_list,
     render_show,
@@ -43,36 +54,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(config_file=args.config, overrides=overrides)
 
 
-@contextmanager
-def _cancel_on_stop_signals() -> Iterator[tuple[threading.Event, list[int]]]:
-    """The first SIGTERM or SIGINT sets the event (the run aborts its uploads and removes its
-    partial set); the previous handlers come back, so a second signal acts at once."""
-    cancel = threading.Event()
-    received: list[int] = []
-    watched = (signal.SIGTERM, signal.SIGINT)
-    previous = {signum: signal.getsignal(signum) for signum in watched}
-
-    def restore() -> None:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        received.append(signum)
-        cancel.set()
-        restore()
-
-    for signum in watched:
-        signal.signal(signum, handle)
-    try:
-        yield cancel, received
-    finally:
-        restore()
-
-
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.backup import run_backup
+    from pgback.actions.signals import cancel_on_stop_signals
 
-    with _cancel_on_stop_signals() as (cancel, received):
+    with cancel_on_stop_signals() as (cancel, received):
         try:
             result = run_backup(settings, cancel=cancel)
         except PgbackError:
@@ -93,9 +79,10 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.catalog import scan_sets
-    from pgback.actions.context import make_storage, utc_now
+    from pgback.actions.context import utc_now
+    from pgback.storage import open_storage
 
-    sets = scan_sets(make_storage(settings), settings.upload_prefix)
+    sets = scan_sets(open_storage(settings), settings.upload_prefix)
     if args.json:
         print(json.dumps(set_list_json(sets), indent=2, ensure_ascii=False))
     else:
@@ -105,9 +92,9 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.catalog import resolve_manifest
-    from pgback.actions.context import make_storage
+    from pgback.storage import open_storage
 
-    manifest = resolve_manifest(make_storage(settings), settings.upload_prefix, args.set)
+    manifest = resolve_manifest(open_storage(settings), settings.upload_prefix, args.set)
     if args.json:
         print(manifest.to_json(), end="")
     else:
@@ -136,7 +123,7 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
 
     target = target_from(
         args.target or os.environ.get("PGBACK_TARGET", ""),
-        _secret_env("PGBACK_TARGET_PASSWORD"),
+        secret_from_env("PGBACK_TARGET_PASSWORD"),
     )
     options = RestoreOptions(
         target=target,
@@ -169,7 +156,10 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
-    print(render_config(settings), end="")
+    if args.keys:
+        print(render_keys_markdown() if args.markdown else render_keys(), end="")
+    else:
+        print(render_config(settings), end="")
     return EXIT_OK
 
 
@@ -197,33 +187,72 @@ def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if ok else EXIT_FAILURE
 
 
-def _secret_env(name: str) -> str | None:
-    if os.environ.get(name + "_FILE"):
-        with open(os.environ[name + "_FILE"]) as handle:
-            return handle.read().rstrip("\r\n")
-    return os.environ.get(name)
+# the settings each command uses: its --help lists only these
+_EVERYTHING = GROUPS
+_COMMAND_GROUPS: dict[str, tuple[str, ...]] = {
+    "backup": (CONNECTION, TOOLS, DUMP, ENCRYPTION, DECRYPTION, STORAGE, RETENTION, STATE, OUTPUT),
+    "list": (STORAGE, OUTPUT),
+    "show": (STORAGE, OUTPUT),
+    "purge": (STORAGE, RETENTION, OUTPUT),
+    "download": (STORAGE, DECRYPTION, OUTPUT),
+    "restore": (STORAGE, DECRYPTION, TOOLS, OUTPUT),
+    "verify": (STORAGE, DECRYPTION, TOOLS, OUTPUT),
+    "config": _EVERYTHING,
+    "serve": _EVERYTHING,
+    "health": (SIDECAR, STATE, OUTPUT),
+}
 
 
-def _config_flags() -> argparse.ArgumentParser:
-    """Every non-secret setting as a flag; secrets only from env, files or the config file,
-    so they never show in a process listing."""
-    parent = argparse.ArgumentParser(add_help=False)
-    group = parent.add_argument_group("settings (each also PGBACK_<KEY> in the environment)")
-    group.add_argument("--config", default=None, help="TOML configuration file")
-    for spec in KEYS.values():
-        if spec.secret:
+def _add_settings_flags(cmd: argparse.ArgumentParser, groups: tuple[str, ...]) -> None:
+    """The settings of these groups as flags, one argument group each. Secrets have none: they
+    come from the environment, files or the config file, so they never show in `ps`."""
+    cmd.add_argument("--config", default=None, help="TOML configuration file [env PGBACK_CONFIG]")
+    for group in GROUPS:
+        specs = [s for s in keys_in((group,)) if s.group in groups and not s.secret]
+        if not specs:
             continue
-        group.add_argument(
-            spec.flag, dest=f"cfg_{spec.name}", default=None, metavar="VALUE", help=spec.help
-        )
-    return parent
+        section = cmd.add_argument_group(f"{group} settings")
+        for spec in specs:
+            help = f"{spec.help} [env {spec.env}]"
+            if spec.is_bool and spec.name.startswith("no_"):
+                # a negative name: `--no-role-passwords` / `--role-passwords`, not `--no-no-...`
+                dest = f"cfg_{spec.name}"
+                section.add_argument(
+                    spec.flag, dest=dest, action="store_const", const=True, help=help
+                )
+                positive = "--" + spec.name.removeprefix("no_").replace("_", "-")
+                section.add_argument(positive, dest=dest, action="store_const", const=False)
+            elif spec.is_bool:
+                section.add_argument(
+                    spec.flag,
+                    dest=f"cfg_{spec.name}",
+                    default=None,
+                    action=argparse.BooleanOptionalAction,
+                    help=help,
+                )
+            else:
+                section.add_argument(
+                    spec.flag, dest=f"cfg_{spec.name}", default=None, metavar="VALUE", help=help
+                )
+
+
+def _secrets_note(groups: tuple[str, ...]) -> str:
+    names = [spec.env for spec in keys_in(groups) if spec.secret]
+    if not names:
+        return ""
+    return (
+        " Secrets are never flags (they would show in `ps`): "
+        + ", ".join(names)
+        + ", each also as NAME_FILE."
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    settings_flags = _config_flags()
     parser = argparse.ArgumentParser(
         prog="pgback",
         description="Logical PostgreSQL backups as grouped, encrypted backup sets on S3.",
+        epilog="`pgback config --keys` lists every setting; `pgback COMMAND --help` the ones "
+        "COMMAND uses.",
     )
     parser.add_argument("--version", action="version", version=f"pgback {__version__}")
     parser.add_argument("--debug", action="store_true", help="tracebacks on errors")
@@ -232,8 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     def add(
         name: str, handler: Callable[[argparse.Namespace, Settings], int], help: str
     ) -> argparse.ArgumentParser:
-        cmd = sub.add_parser(name, parents=[settings_flags], help=help, description=help)
+        groups = _COMMAND_GROUPS[name]
+        cmd = sub.add_parser(name, help=help, description=help + "." + _secrets_note(groups))
         cmd.set_defaults(handler=handler)
+        _add_settings_flags(cmd, groups)
         return cmd
 
     add("backup", cmd_backup, "dump globals, configuration and databases into a new set")
@@ -269,18 +300,19 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--no-globals", action="store_true", help="skip roles and tablespaces")
     cmd = add("verify", cmd_verify, "re-read a set and check every file")
     cmd.add_argument("set", help="set id or 'latest'")
-    add("config", cmd_config, "print the effective configuration (secrets redacted)")
+    cmd = add("config", cmd_config, "print the effective configuration (secrets redacted)")
+    cmd.add_argument(
+        "--keys", action="store_true", help="list every setting: group, environment, default"
+    )
+    cmd.add_argument("--markdown", action="store_true", help="with --keys: a Markdown table")
     add("doctor", cmd_doctor, "which client tools backup and restore use for the server, and why")
     add("serve", cmd_serve, "run as the sidecar: scheduled backups, health endpoint")
     add("health", cmd_health, "exit 0 when the last scheduled run is healthy")
-    scen = sub.add_parser("run-scenario", help="replay a scenario file (see scenarios/)")
-    scen.add_argument("name", nargs="?", help="scenario name or path")
-    scen.add_argument("--backend", choices=["local", "docker"], default="local")
-    scen.add_argument("--postgres", default=None, help="PostgreSQL major of the servers, e.g. 16")
-    scen.add_argument("--s3", default=None, help="S3 server: moto, seaweedfs, rclone (local)")
-    scen.add_argument("--keep", action="store_true", help="leave the servers running")
-    scen.add_argument("--list", action="store_true", help="list the scenarios")
-    scen.set_defaults(handler=None)
+    # listed for `pgback --help` only: pgback.main hands this command to the scenario harness
+    # before this parser runs (`pgback run-scenario --help` shows its own options)
+    sub.add_parser(
+        "run-scenario", help="replay a scenario file (the testbed extra; see scenarios/)"
+    )
     return parser
 
 
@@ -293,11 +325,6 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     debug = args.debug
     try:
-        if args.command == "run-scenario":
-            from pgback.scenario.cli import run_scenario_command
-
-            setup_logging("text", "warning")
-            return run_scenario_command(args)
         settings = _settings(args)
         setup_logging(settings.log_format, settings.log_level)
         for warning in settings.warnings:

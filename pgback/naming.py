@@ -95,6 +95,15 @@ def set_prefix(upload_prefix: str, set_id: str) -> str:
     return f"{prefix}/{set_id}/" if prefix else f"{set_id}/"
 
 
+def manifest_key(upload_prefix: str, set_id: str) -> str:
+    """The key of a set's manifest: its presence makes the set complete."""
+    return set_prefix(upload_prefix, set_id) + MANIFEST_NAME
+
+
+def is_manifest(key: str) -> bool:
+    return key.rsplit("/", 1)[-1] == MANIFEST_NAME
+
+
 def root_prefix(upload_prefix: str) -> str:
     prefix = upload_prefix.strip("/")
     return f"{prefix}/" if prefix else ""

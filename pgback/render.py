@@ -9,7 +9,8 @@ from typing import Any
 from pgback.actions.catalog import SetSummary
 from pgback.actions.purge import PurgeOutcome
 from pgback.actions.verify import FileCheck
-from pgback.config import Settings
+from pgback.config import KEYS, Settings
+from pgback.config.settings import shown_value
 from pgback.durations import format_duration
 from pgback.manifest import Manifest
 from pgback.progress import human_size
@@ -108,7 +109,7 @@ def render_purge(outcomes: list[PurgeOutcome], *, dry_run: bool) -> str:
         [
             o.decision.set_id,
             "keep" if o.decision.keep else ("would remove" if dry_run else "removed"),
-            o.decision.reason,
+            "; ".join(o.decision.reasons),
         ]
         for o in outcomes
     ]
@@ -126,3 +127,31 @@ def render_config(settings: Settings) -> str:
         for name, value in settings.redacted().items()
     ]
     return table(["KEY", "VALUE", "FROM"], rows)
+
+
+def render_keys() -> str:
+    """Every setting: its group, environment variable, default and meaning."""
+    rows = []
+    for spec in KEYS.values():
+        default = shown_value(spec, spec.default)
+        env = spec.env + (" (or _FILE)" if spec.secret else "")
+        rows.append(
+            [spec.name, spec.group, env, "" if default is None else str(default), spec.help]
+        )
+    return table(["KEY", "GROUP", "ENVIRONMENT", "DEFAULT", "MEANING"], rows)
+
+
+def render_keys_markdown() -> str:
+    """docs/configuration.md's table (a test keeps the file equal to this)."""
+    lines = [
+        "| key | group | environment | default | what |",
+        "|---|---|---|---|---|",
+    ]
+    for spec in KEYS.values():
+        env = f"`{spec.env}`" + ("<br>(or `_FILE`)" if spec.secret else "")
+        env += "".join(f"<br>alias `{alias}`" for alias in spec.aliases)
+        default = shown_value(spec, spec.default)
+        shown = f"`{default}`" if default not in (None, "") else ""
+        what = spec.help + (" (secret: never a flag)" if spec.secret else "")
+        lines.append(f"| `{spec.name}` | {spec.group} | {env} | {shown} | {what} |")
+    return "\n".join(lines) + "\n"

@@ -1,14 +1,19 @@
-"""Retention as a pure function: which sets to keep or remove, with a reason for each.
+"""Retention as a pure function: which sets to keep or remove, with the reasons for each.
 
-Invariants: the newest complete set is always kept; incomplete sets never count as kept
-copies; sets newer than the newest complete one may be in progress and are left alone; sets
-that started in the future (clock skew) are kept and do not count as the newest; objects that
-are not ours never reach this function (the caller only passes parsed set ids).
+Guards come first and are not rules: a set from the future (clock skew) is kept and ranks
+nowhere; an incomplete set is kept while it may be in progress (newer than the newest complete
+set) and removed otherwise; the newest complete set is always kept. Every other complete set is
+kept when any rule in KEEP_RULES keeps it, each rule adding its reasons; a set no rule keeps is
+removed, with the reasons it failed. Adding a rule is one function and one row in the table.
+
+`keep_last` and `purge_older_than` are limits that apply together: a set passes them when it is
+within both (pg_back's semantics). Objects that are not ours never reach this function (the
+caller only passes parsed set ids).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,12 +33,81 @@ class Policy:
     min_keep: int | None = 0  # None: keep every complete set
     keep_last: int | None = None
 
+    @property
+    def limits_set(self) -> bool:
+        return self.older_than is not None or self.keep_last is not None
+
 
 @dataclass(frozen=True)
 class Decision:
     set_id: str
     keep: bool
-    reason: str
+    reasons: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        """The main reason: the guard, or the first rule that decided."""
+        return self.reasons[0]
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A complete set not from the future, with its rank among those (0 = the newest)."""
+
+    state: SetState
+    position: int
+    age: timedelta
+
+
+KeepRule = Callable[[Sequence[Ranked], Policy], dict[str, list[str]]]
+
+
+def _min_keep(ranked: Sequence[Ranked], policy: Policy) -> dict[str, list[str]]:
+    if policy.min_keep is None:
+        return {r.state.set_id: ["purge_min_keep=all"] for r in ranked}
+    reason = f"among the {policy.min_keep} newest complete sets (purge_min_keep)"
+    return {r.state.set_id: [reason] for r in ranked if r.position < policy.min_keep}
+
+
+def _limits(ranked: Sequence[Ranked], policy: Policy) -> dict[str, list[str]]:
+    """Within keep_last and younger than purge_older_than (both, when both are set)."""
+    if not policy.limits_set:
+        return {}
+    kept: dict[str, list[str]] = {}
+    for r in ranked:
+        if _failed_limits(r, policy):
+            continue
+        reasons = []
+        if policy.older_than is not None:
+            reasons.append(
+                f"age {format_duration(r.age)} <= purge_older_than "
+                f"{format_duration(policy.older_than)}"
+            )
+        if policy.keep_last is not None:
+            reasons.append(f"within keep_last={policy.keep_last}")
+        kept[r.state.set_id] = reasons
+    return kept
+
+
+def _no_policy(ranked: Sequence[Ranked], policy: Policy) -> dict[str, list[str]]:
+    if policy.limits_set:
+        return {}
+    return {r.state.set_id: ["no retention policy set"] for r in ranked}
+
+
+# the rules, in the order their reasons are listed
+KEEP_RULES: tuple[KeepRule, ...] = (_min_keep, _limits, _no_policy)
+
+
+def _failed_limits(r: Ranked, policy: Policy) -> list[str]:
+    failed = []
+    if policy.keep_last is not None and r.position >= policy.keep_last:
+        failed.append(f"beyond keep_last={policy.keep_last}")
+    if policy.older_than is not None and r.age > policy.older_than:
+        failed.append(
+            f"age {format_duration(r.age)} > purge_older_than {format_duration(policy.older_than)}"
+        )
+    return failed
 
 
 def plan(sets: Iterable[SetState], policy: Policy, now: datetime) -> list[Decision]:
@@ -42,51 +116,38 @@ def plan(sets: Iterable[SetState], policy: Policy, now: datetime) -> list[Decisi
     # a set from the future (clock skew) is kept but ranks nowhere: ranked as the newest, it
     # would get every set made since purged by keep_last, its own run's set first
     complete = [s for s in ordered if s.complete and s.started <= now]
-    newest_complete = complete[0] if complete else None
-    rank = {s.set_id: i for i, s in enumerate(complete)}  # 0 = newest complete
-    decisions: list[Decision] = []
-    for state in ordered:
-        decisions.append(_decide(state, policy, now, newest_complete, rank))
-    return decisions
+    ranked = [Ranked(s, i, now - s.started) for i, s in enumerate(complete)]
+    kept: dict[str, list[str]] = {}
+    for rule in KEEP_RULES:
+        for set_id, reasons in rule(ranked, policy).items():
+            kept.setdefault(set_id, []).extend(reasons)
+    newest = complete[0] if complete else None
+    by_id = {r.state.set_id: r for r in ranked}
+    return [_decide(s, now, newest, by_id.get(s.set_id), kept, policy) for s in ordered]
 
 
 def _decide(
     state: SetState,
-    policy: Policy,
     now: datetime,
-    newest_complete: SetState | None,
-    rank: dict[str, int],
+    newest: SetState | None,
+    ranked: Ranked | None,
+    kept: dict[str, list[str]],
+    policy: Policy,
 ) -> Decision:
-    def keep(reason: str) -> Decision:
-        return Decision(state.set_id, True, reason)
-
-    def remove(reason: str) -> Decision:
-        return Decision(state.set_id, False, reason)
-
-    age = now - state.started
-    if age < timedelta(0):
-        return keep(f"started {format_duration(-age)} in the future (clock skew?)")
+    if state.started > now:
+        ahead = format_duration(state.started - now)
+        return Decision(state.set_id, True, (f"started {ahead} in the future (clock skew?)",))
     if not state.complete:
-        if newest_complete is None or state.started > newest_complete.started:
-            return keep("incomplete but newer than any complete set (may be in progress)")
-        return remove("incomplete (no manifest) and older than the newest complete set")
-    position = rank[state.set_id]
-    if position == 0:
-        return keep("newest complete set")
-    if policy.min_keep is None:
-        return keep("purge_min_keep=all")
-    if position < policy.min_keep:
-        return keep(f"among the {policy.min_keep} newest complete sets (purge_min_keep)")
-    if policy.keep_last is not None and position >= policy.keep_last:
-        return remove(f"beyond keep_last={policy.keep_last}")
-    if policy.older_than is not None and age > policy.older_than:
-        return remove(
-            f"age {format_duration(age)} > purge_older_than {format_duration(policy.older_than)}"
-        )
-    if policy.older_than is None and policy.keep_last is None:
-        return keep("no retention policy set")
-    if policy.older_than is not None:
-        return keep(
-            f"age {format_duration(age)} <= purge_older_than {format_duration(policy.older_than)}"
-        )
-    return keep(f"within keep_last={policy.keep_last}")
+        if newest is None or state.started > newest.started:
+            reason = "incomplete but newer than any complete set (may be in progress)"
+            return Decision(state.set_id, True, (reason,))
+        reason = "incomplete (no manifest) and older than the newest complete set"
+        return Decision(state.set_id, False, (reason,))
+    assert ranked is not None  # complete and not from the future
+    reasons = kept.get(state.set_id, [])
+    if ranked.position == 0:
+        return Decision(state.set_id, True, ("newest complete set", *reasons))
+    if reasons:
+        return Decision(state.set_id, True, tuple(reasons))
+    failed = _failed_limits(ranked, policy)
+    return Decision(state.set_id, False, tuple(failed) or ("kept by no retention rule",))

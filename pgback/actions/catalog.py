@@ -66,7 +66,7 @@ def scan_sets(
         started = naming.parse_set_id(set_id)
         assert started is not None  # split_key only accepts parseable ids
         summary = SetSummary(set_id, started, objects)
-        manifest_key = naming.set_prefix(upload_prefix, set_id) + naming.MANIFEST_NAME
+        manifest_key = naming.manifest_key(upload_prefix, set_id)
         if read_manifests and any(obj.key == manifest_key for obj in objects):
             summary.manifest, summary.problem = _read_manifest(storage, manifest_key)
         sets.append(summary)

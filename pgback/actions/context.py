@@ -1,4 +1,4 @@
-"""Turning Settings into the engine's parts: storage, connection, encryption keys."""
+"""Turning Settings into the engine's parts: connection, client programs, decryption keys."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from typing import Any
 from pgback.adapters import crypto
 from pgback.adapters.postgres import ConnParams
 from pgback.config import Settings
-from pgback.errors import ConfigError, CryptoError
+from pgback.errors import CryptoError
 from pgback.manifest import KIND_IDENTITY, Manifest
 from pgback.process import find_program
 from pgback.storage.base import Storage
-from pgback.storage.s3 import MIB, S3Options, S3Storage
 
 log = logging.getLogger("pgback")
 
@@ -21,24 +20,6 @@ log = logging.getLogger("pgback")
 def utc_now() -> datetime:
     """The engine's clock; freezegun moves it in scenarios and tests."""
     return datetime.now(UTC)
-
-
-def make_storage(settings: Settings) -> Storage:
-    if not settings.s3_bucket:
-        raise ConfigError(["s3_bucket is not set: set PGBACK_S3_BUCKET or --s3-bucket"])
-    return S3Storage(
-        S3Options(
-            bucket=settings.s3_bucket,
-            endpoint=settings.s3_endpoint,
-            region=settings.s3_region,
-            key_id=settings.s3_key_id.reveal() if settings.s3_key_id else None,
-            secret=settings.s3_secret.reveal() if settings.s3_secret else None,
-            force_path=settings.s3_force_path,
-            tls=settings.s3_tls,
-            part_size=settings.s3_part_size_mib * MIB,
-            max_attempts=settings.s3_max_attempts,
-        )
-    )
 
 
 def conn_params(settings: Settings) -> ConnParams:

@@ -9,12 +9,13 @@ from pathlib import Path
 
 from pgback import naming
 from pgback.actions.catalog import resolve_manifest
-from pgback.actions.context import decryption_identities, log, make_storage
+from pgback.actions.context import decryption_identities, log
 from pgback.actions.fetch import stream_plain
 from pgback.config import Settings
 from pgback.errors import UsageError
 from pgback.manifest import KIND_DATABASE, KIND_IDENTITY, FileEntry
 from pgback.progress import Progress
+from pgback.storage import open_storage
 from pgback.storage.base import Storage
 
 
@@ -39,7 +40,7 @@ def run_download(
     decrypt: bool = False,
     storage: Storage | None = None,
 ) -> list[DownloadedFile]:
-    storage = storage or make_storage(settings)
+    storage = storage or open_storage(settings)
     manifest = resolve_manifest(storage, settings.upload_prefix, ref)
     target = Path(dest)
     target.mkdir(parents=True, exist_ok=True)

@@ -8,10 +8,11 @@ from datetime import datetime
 
 from pgback import naming
 from pgback.actions.catalog import SetSummary, scan_sets
-from pgback.actions.context import log, make_storage, utc_now
+from pgback.actions.context import log, utc_now
 from pgback.config import Settings
 from pgback.retention import Decision, Policy, SetState, plan
-from pgback.storage.base import Storage
+from pgback.storage import open_storage
+from pgback.storage.base import Storage, UploadJanitor
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def run_purge(
     clock: Callable[[], datetime] = utc_now,
     dry_run: bool = False,
 ) -> list[PurgeOutcome]:
-    storage = storage or make_storage(settings)
+    storage = storage or open_storage(settings)
     now = now or clock()
     sets = scan_sets(storage, settings.upload_prefix)
     by_id = {s.set_id: s for s in sets}
@@ -63,7 +64,7 @@ def run_purge(
 def _abort_stale_uploads(storage: Storage, upload_prefix: str, newest_complete: str | None) -> None:
     """Multipart uploads left by a killed or cut-off run hold storage (and cost money) but
     never show in a listing; those of sets older than the newest complete one are dead."""
-    if newest_complete is None:
+    if newest_complete is None or not isinstance(storage, UploadJanitor):
         return
     for key, upload_id in storage.list_uploads(naming.root_prefix(upload_prefix)):
         parts = naming.split_key(upload_prefix, key)
@@ -74,7 +75,7 @@ def _abort_stale_uploads(storage: Storage, upload_prefix: str, newest_complete: 
 
 def _delete_set(storage: Storage, upload_prefix: str, summary: SetSummary) -> None:
     """Manifest first: a half-deleted set reads as incomplete, never as complete but broken."""
-    manifest_key = naming.set_prefix(upload_prefix, summary.set_id) + naming.MANIFEST_NAME
+    manifest_key = naming.manifest_key(upload_prefix, summary.set_id)
     keys = [obj.key for obj in summary.objects]
     ordered = [k for k in keys if k == manifest_key] + [k for k in keys if k != manifest_key]
     storage.delete(ordered)

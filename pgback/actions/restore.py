@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from pgback.actions.catalog import resolve_manifest
-from pgback.actions.context import decryption_identities, log, make_storage
+from pgback.actions.context import decryption_identities, log
 from pgback.actions.fetch import stream_plain
 from pgback.adapters import pgclients
 from pgback.adapters.postgres import ConnParams, database_state, dbname_arg, server_version
@@ -29,6 +29,7 @@ from pgback.manifest import KIND_DATABASE, KIND_GLOBALS, FileEntry, Manifest
 from pgback.process import Child, run
 from pgback.progress import Progress
 from pgback.secret import Secret
+from pgback.storage import open_storage
 from pgback.storage.base import Storage
 
 _ROLE_EXISTS = re.compile(r'role ".*" already exists')
@@ -58,7 +59,7 @@ def run_restore(
     *,
     storage: Storage | None = None,
 ) -> RestoreResult:
-    storage = storage or make_storage(settings)
+    storage = storage or open_storage(settings)
     manifest = resolve_manifest(storage, settings.upload_prefix, ref)
     entries = _chosen_databases(manifest, options.databases)
     identities = decryption_identities(settings, storage, manifest)

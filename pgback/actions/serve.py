@@ -5,9 +5,10 @@ Shape, so tests and the scenario harness can drive it in virtual time:
   thread, so the loop's thread stays free to answer a stop request at once.
 - `serve_loop(settings, clock=..., wait=..., stop=...)` is the loop itself. Time only enters
   through `clock()` (now) and `wait(seconds)` (sleep, True when asked to stop): the real process
-  passes `utc_now` and `stop.wait`; `FastForwardClock` skips the waits, so "a backup two minutes
-  from now" happens in the time the backup itself takes.
-- `run_serve(settings)` adds what only a real process has: signal handlers and the HTTP listener.
+  passes `utc_now` and `stop.wait`; the test bed's virtual clock skips the waits, so "a backup
+  two minutes from now" happens in the time the backup itself takes.
+- `run_serve(settings)` adds what only a real process has: signal handlers and the HTTP listener
+  (pgback.actions.health_server). Notifications go through pgback.notify.
 
 Stopping (SIGTERM/SIGINT, or `stop.set()`): when idle, the loop returns 0 at once. When a backup
 runs, it gets `stop_grace_period` to finish (a finished set is worth more than a fast exit), then
@@ -24,24 +25,20 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType
 from typing import Any, Protocol
 
 from pgback import __version__, naming
 from pgback.actions.backup import BackupResult, run_backup
 from pgback.actions.catalog import scan_sets
-from pgback.actions.context import make_storage, utc_now
-from pgback.actions.health import check_health, render_metrics
-from pgback.actions.notify import WEBHOOK_TIMEOUT, hostname, post_webhook, run_hook
+from pgback.actions.context import utc_now
+from pgback.actions.health_server import HealthServer
+from pgback.actions.hooks import run_hook
+from pgback.actions.signals import stop_then_abort_on_signals
 from pgback.actions.status import (
     STATE_IDLE,
     STATE_RUNNING,
@@ -54,9 +51,11 @@ from pgback.actions.status import (
 from pgback.config import SECRET_KEYS, Settings
 from pgback.durations import format_duration
 from pgback.errors import ConfigError, LockedError, PgbackError
+from pgback.notify import FAILURE, SUCCESS, Event, Notifier
 from pgback.process import mask
 from pgback.progress import human_size
 from pgback.schedule import missed_fires, next_fire, seconds_until
+from pgback.storage import open_storage
 
 log = logging.getLogger("pgback.serve")
 
@@ -69,7 +68,7 @@ MAX_WAIT_CHUNK = 60.0
 IDLE_WAIT = 3600.0  # cron disabled: nothing to wake up for but a stop request
 SUPERVISE_POLL = 0.1  # seconds between checks of "stop requested?" while a backup runs
 CANCEL_TIMEOUT = 60.0  # after cancel: how long to wait for the engine's cleanup before exiting
-STOPPING_WEBHOOK_TIMEOUT = 5.0  # a cancelled run's webhook: Docker's stop timeout is running
+STOPPING_NOTIFY_TIMEOUT = 5.0  # a cancelled run's notifications: Docker's stop timeout runs
 
 Clock = Callable[[], datetime]
 Wait = Callable[[float], bool]
@@ -81,33 +80,6 @@ class BackupFn(Protocol):
     def __call__(
         self, settings: Settings, *, clock: Clock, cancel: threading.Event
     ) -> BackupResult: ...
-
-
-class FastForwardClock:
-    """Virtual time for tests and scenarios: time flows as usual, but waits are skipped.
-
-    `now()` is the real time plus every second `wait()` skipped so far (plus `start - real now`
-    when a start is given). A backup therefore takes its real duration while the hours between
-    two cron times take none. Thread-safe: the backup worker reads the clock too.
-    """
-
-    def __init__(self, stop: threading.Event | None = None, start: datetime | None = None):
-        self.stop = stop or threading.Event()
-        self._offset = timedelta(0) if start is None else start - utc_now()
-        self._lock = threading.Lock()
-        self.waited = timedelta(0)  # total virtual time skipped, for assertions
-
-    def now(self) -> datetime:
-        with self._lock:
-            return utc_now() + self._offset
-
-    def wait(self, seconds: float) -> bool:
-        if self.stop.is_set():
-            return True
-        with self._lock:
-            self._offset += timedelta(seconds=seconds)
-            self.waited += timedelta(seconds=seconds)
-        return self.stop.is_set()
 
 
 def serve_loop(
@@ -155,6 +127,7 @@ class Scheduler:
         self._secrets = [
             value.reveal() for name in SECRET_KEYS if (value := getattr(settings, name))
         ]
+        self.notifier = Notifier.from_settings(settings)
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -329,12 +302,12 @@ class Scheduler:
         try:
             # one listing, no manifest reads: a set is complete when its manifest exists
             sets = scan_sets(
-                make_storage(self.settings), self.settings.upload_prefix, read_manifests=False
+                open_storage(self.settings), self.settings.upload_prefix, read_manifests=False
             )
         except PgbackError as exc:
             log.warning("cannot count the sets in storage: %s", self._describe(exc))
             return None
-        return sum(1 for s in sets if any(_is_manifest(o.key) for o in s.objects))
+        return sum(1 for s in sets if any(naming.is_manifest(o.key) for o in s.objects))
 
     def _describe(self, exc: BaseException) -> str:
         text = str(exc) if isinstance(exc, PgbackError) else f"{type(exc).__name__}: {exc}"
@@ -377,9 +350,9 @@ class Scheduler:
         self._notify(record, cancel=None)
 
     def _notify(self, record: RunRecord, cancel: threading.Event | None) -> None:
-        """Post-hook and webhook; their failures are logged, never turned into a failed run.
-        Without `cancel` the sidecar is stopping: no hook, and a short webhook timeout."""
-        outcome = "success" if record.success else "failure"
+        """Post-hook and notifications; their failures are logged, never turned into a failed
+        run. Without `cancel` the sidecar is stopping: no hook, and a short timeout."""
+        outcome = SUCCESS if record.success else FAILURE
         hook = self.settings.post_backup_hook
         if hook and cancel is None:
             log.warning("post-backup hook not run: the sidecar is stopping")
@@ -391,20 +364,12 @@ class Scheduler:
                 run_hook(hook, what="post-backup hook", cancel=cancel, env=env)
             except PgbackError as exc:
                 log.warning("%s", self._describe(exc))
-        if self.settings.webhook_url:
-            timeout = WEBHOOK_TIMEOUT if cancel is not None else STOPPING_WEBHOOK_TIMEOUT
-            payload = self._webhook_payload(record, outcome)
-            post_webhook(self.settings.webhook_url, payload, timeout=timeout)
-
-    def _webhook_payload(self, record: RunRecord, outcome: str) -> dict[str, Any]:
-        return {
-            "event": f"backup.{outcome}",
-            "host": hostname(),
-            "tool_version": __version__,
+        context = {
             "upload_prefix": self.settings.upload_prefix,
             "consecutive_failures": self.status.consecutive_failures,
-            **record.to_json(),
         }
+        event = Event(outcome, record.to_json(), context)
+        self.notifier.notify(event, timeout=None if cancel is not None else STOPPING_NOTIFY_TIMEOUT)
 
     # --- status -------------------------------------------------------------------------------
 
@@ -446,10 +411,6 @@ class Scheduler:
                 log.error("cannot write the status file in %s: %s", self.settings.state_dir, exc)
 
 
-def _is_manifest(key: str) -> bool:
-    return key.rsplit("/", 1)[-1] == naming.MANIFEST_NAME
-
-
 def check_serve_settings(settings: Settings) -> None:
     """`serve` needs a schedule, or cron explicitly disabled."""
     if not settings.disable_cron and not settings.backup_cron:
@@ -470,123 +431,9 @@ def run_serve(settings: Settings) -> int:
     abort = threading.Event()
     scheduler = Scheduler(settings, clock=utc_now, stop=stop, abort=abort)
     server = HealthServer.start(settings, utc_now) if settings.health_listen else None
-    previous = _install_signal_handlers(stop, abort)
     try:
-        return scheduler.run(stop.wait)
+        with stop_then_abort_on_signals(stop, abort):
+            return scheduler.run(stop.wait)
     finally:
-        _restore_signal_handlers(previous)
         if server is not None:
             server.close()
-
-
-_Handler = Callable[[int, FrameType | None], Any] | int | None
-
-
-def _install_signal_handlers(stop: threading.Event, abort: threading.Event) -> dict[int, _Handler]:
-    """First SIGTERM/SIGINT: stop (grace period for a running backup); second: cancel now.
-
-    The handler only sets events: logging from a signal handler can interleave with a log
-    line being written, so the loop logs what happened.
-    """
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
-            abort.set()
-        stop.set()
-
-    previous: dict[int, _Handler] = {}
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        previous[signum] = signal.signal(signum, handle)
-    return previous
-
-
-def _restore_signal_handlers(previous: dict[int, _Handler]) -> None:
-    for signum, handler in previous.items():
-        signal.signal(signum, handler)
-
-
-class HealthServer:
-    """/healthz (200 or 503, one line) and /metrics (Prometheus text) in a daemon thread."""
-
-    def __init__(self, settings: Settings, clock: Clock) -> None:
-        host, port = parse_listen(settings.health_listen or "")
-        handler = _handler_class(settings, clock)
-        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
-        try:
-            self.httpd = server_class((host, port), handler)
-        except OSError as exc:
-            raise PgbackError(
-                f"health_listen {settings.health_listen}: cannot listen: {exc.strerror}"
-            ) from None
-        self.httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, name="pgback-health", daemon=True
-        )
-
-    @classmethod
-    def start(cls, settings: Settings, clock: Clock) -> HealthServer:
-        server = cls(settings, clock)
-        server._thread.start()
-        host, port = server.address
-        log.info("health endpoint on http://%s:%d/healthz and /metrics", host, port)
-        return server
-
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self.httpd.server_address[:2]
-        return str(host), int(port)
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-class _IPv6Server(ThreadingHTTPServer):
-    address_family = socket.AF_INET6
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """`HOST:PORT`, `:PORT` (all interfaces) or `[::]:PORT` -> (host, port)."""
-    host, _, port = text.rpartition(":")
-    return host.strip("[]") or "0.0.0.0", int(port)
-
-
-def _handler_class(settings: Settings, clock: Clock) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = f"pgback/{__version__}"
-
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/healthz":
-                ok, message = check_health(settings, now=clock())
-                self._reply(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, message)
-            elif path == "/metrics":
-                self._reply(HTTPStatus.OK, _metrics_text(settings, clock()), _METRICS_TYPE)
-            else:
-                self._reply(HTTPStatus.NOT_FOUND, "not found: try /healthz or /metrics")
-
-        def _reply(self, code: HTTPStatus, text: str, ctype: str = "text/plain") -> None:
-            body = (text.rstrip("\n") + "\n").encode()
-            self.send_response(code)
-            self.send_header("Content-Type", f"{ctype}; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            # probes hit this every few seconds: keep them out of the one-line-per-event log
-            log.debug("health endpoint: " + format, *args)
-
-    return Handler
-
-
-_METRICS_TYPE = "text/plain; version=0.0.4"
-
-
-def _metrics_text(settings: Settings, now: datetime) -> str:
-    try:
-        status = read_status(settings)
-    except PgbackError:
-        status = None
-    ok, _ = check_health(settings, now=now)
-    return render_metrics(status, ok)

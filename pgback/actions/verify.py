@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgback.actions.catalog import resolve_manifest
-from pgback.actions.context import decryption_identities, make_storage
+from pgback.actions.context import decryption_identities
 from pgback.actions.fetch import stream_plain
 from pgback.adapters import pgclients
 from pgback.config import Settings
 from pgback.errors import PgbackError
 from pgback.manifest import KIND_DATABASE, FileEntry
 from pgback.process import Child, child_env
+from pgback.storage import open_storage
 from pgback.storage.base import Storage
 
 
@@ -65,7 +66,7 @@ def run_verify(
     settings: Settings, ref: str, *, storage: Storage | None = None
 ) -> tuple[str, list[FileCheck]]:
     """(set id, one check per file). Decrypts when an identity or passphrase is configured."""
-    storage = storage or make_storage(settings)
+    storage = storage or open_storage(settings)
     manifest = resolve_manifest(storage, settings.upload_prefix, ref)
     can_decrypt = not manifest.encrypted or bool(
         settings.cipher_private_key or settings.cipher_pass

@@ -9,11 +9,10 @@ import zstandard
 from pgback.errors import IntegrityError
 
 READ_SIZE = 1024 * 1024
-# Input bytes per zstd frame at the fast levels (1, 2, negative). Compressing whole buffers in
-# one call takes 10-13% less CPU than zstd's streaming API at level 1 (measured on a pg_dump
-# archive), whose input ring buffer sends most blocks down the slower "external dictionary"
-# path; with a 512 KiB window, 4 MiB frames cost about 0.01% in size. Concatenated frames are
-# one valid zstd stream: `zstd -d` and every decoder read them in a row.
+# Input bytes per zstd frame at the fast levels (1, 2, negative). Whole buffers in one call
+# avoid the streaming API's ring buffer, whose blocks take zstd's slower "external dictionary"
+# path (docs/benchmark.md has the measurements); a small window loses next to nothing at frame
+# boundaries. Concatenated frames are one valid zstd stream: every decoder reads them in a row.
 FRAME_INPUT = 4 * 1024 * 1024
 
 

@@ -4,11 +4,36 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
+from pgback.logs import setup_logging
 from pgback.scenario.collect import all_scenarios, find_scenario
 from pgback.scenario.matrix import Combo, MatrixError, parse_majors, parse_s3
+from pgback.scenario.model import ScenarioError
 from pgback.scenario.runner import ScenarioFailed, run_scenario
-from pgback.scenario.schema import ScenarioError, load_scenario
+from pgback.scenario.schema import load_scenario
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pgback run-scenario",
+        description="Replay a scenario file against real servers (see scenarios/).",
+    )
+    parser.add_argument("name", nargs="?", help="scenario name or path")
+    parser.add_argument("--backend", choices=["local", "docker"], default="local")
+    parser.add_argument(
+        "--postgres", default=None, help="PostgreSQL major of the servers, e.g. 16"
+    )
+    parser.add_argument("--s3", default=None, help="S3 server: moto, seaweedfs, rclone (local)")
+    parser.add_argument("--keep", action="store_true", help="leave the servers running")
+    parser.add_argument("--list", action="store_true", help="list the scenarios")
+    return parser
+
+
+def run(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(list(argv))
+    setup_logging("text", "warning")
+    return run_scenario_command(args)
 
 
 def run_scenario_command(args: argparse.Namespace) -> int:

@@ -17,8 +17,9 @@ import pytest
 
 from pgback.scenario.compat import CompatTable
 from pgback.scenario.matrix import Combo, MatrixError, combinations, resolve
+from pgback.scenario.model import Scenario, ScenarioError
 from pgback.scenario.runner import ScenarioFailed, run_scenario
-from pgback.scenario.schema import Scenario, ScenarioError, load_scenario
+from pgback.scenario.schema import load_scenario
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -15,12 +15,13 @@ from pathlib import Path
 
 from pyrage import x25519
 
-from pgback.scenario.context import Context, VirtualClock
+from pgback.scenario.context import Context
 from pgback.scenario.matrix import Combo, resolve
+from pgback.scenario.model import Scenario, ScenarioError, Step
 from pgback.scenario.providers import get_provider
 from pgback.scenario.providers.base import Services
-from pgback.scenario.schema import Scenario, ScenarioError, Step
-from pgback.scenario.steps import STEPS
+from pgback.scenario.registry import STEPS
+from pgback.testbed.clock import VirtualClock
 
 
 class ScenarioFailed(ScenarioError):
@@ -121,8 +122,7 @@ def _run_steps(
         identity = (str(key), str(key.to_public()))
     ctx = Context(scenario, services, workdir, backend, clock, identity)
     width = len(str(len(scenario.steps)))
-    clock.start()
-    try:
+    with clock.patching():
         for step in scenario.steps:
             ctx.notes = []
             began = time.monotonic()
@@ -149,8 +149,6 @@ def _run_steps(
             if verbose:
                 for note in ctx.notes:
                     out(f"        {note}")
-    finally:
-        clock.stop()
 
 
 def _failure_report(

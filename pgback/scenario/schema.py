@@ -2,74 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+import pgback.scenario.steps  # noqa: F401 - registers every step kind
+from pgback.scenario.model import Scenario, ScenarioError, Step, strip_lines
+from pgback.scenario.registry import STEPS, validate_step_args
 
 BACKENDS = ("local", "docker")
 SERVICES = ("postgres1", "postgres2", "s3", "sidecar")
 # what a postgres service may pin: a major, or one relative to the majors available
 VERSION_WORDS = ("oldest", "newest")
 _TOP_KEYS = {"description", "services", "backends", "config", "age_identity", "steps"}
-
-
-class ScenarioError(Exception):
-    """A scenario file that is not valid, or a step that failed; carries file:line."""
-
-    def __init__(self, message: str, *, path: Path | None = None, line: int | None = None) -> None:
-        self.path = path
-        self.line = line
-        where = f"{path}:{line}: " if path and line else (f"{path}: " if path else "")
-        super().__init__(where + message)
-
-
-@dataclass(frozen=True)
-class Step:
-    kind: str
-    args: dict[str, Any]
-    line: int
-    index: int
-
-    @property
-    def label(self) -> str:
-        return f"step {self.index} {self.kind}"
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    path: Path
-    description: str
-    services: tuple[str, ...]
-    backends: tuple[str, ...]
-    config: dict[str, Any]
-    age_identity: bool
-    steps: tuple[Step, ...] = field(default_factory=tuple)
-    # postgres service -> pinned major (15) or "oldest"/"newest"; unpinned services take the
-    # run's major (--postgres), or `default_versions` when the run names none
-    versions: dict[str, int | str] = field(default_factory=dict)
-    default_versions: dict[str, int | str] = field(default_factory=dict)
-    # the S3 servers whose features the scenario needs (None: any), and why
-    s3_servers: tuple[str, ...] | None = None
-    s3_reason: str = ""
-
-    def source_lines(self, step: Step, context: int = 0) -> str:
-        """The step's own lines in the file, for failure reports."""
-        lines = self.path.read_text().splitlines()
-        end = step.line
-        while end < len(lines) and (
-            lines[end].startswith(" " * (_indent(lines[step.line - 1]) + 1))
-            or not lines[end].strip()
-        ):
-            end += 1
-        start = max(step.line - 1 - context, 0)
-        return "\n".join(f"{n + 1:4d} | {lines[n]}" for n in range(start, end))
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -85,19 +31,8 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str,
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def strip_lines(value: Any) -> Any:
-    """The value without the `__line__` bookkeeping keys."""
-    if isinstance(value, dict):
-        return {k: strip_lines(v) for k, v in value.items() if k != "__line__"}
-    if isinstance(value, list):
-        return [strip_lines(v) for v in value]
-    return value
-
-
 def load_scenario(path: Path) -> Scenario:
     """Parse and validate a scenario; ScenarioError(file:line: what) on the first problem."""
-    from pgback.scenario.steps import STEPS, validate_step_args  # steps import schema
-
     try:
         data = yaml.load(path.read_text(), Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
@@ -124,7 +59,7 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError("`steps` must be a non-empty list", path=path, line=data["__line__"])
     steps: list[Step] = []
     for index, raw in enumerate(raw_steps, start=1):
-        steps.append(_parse_step(raw, index, path, STEPS, validate_step_args))
+        steps.append(_parse_step(raw, index, path))
     config = strip_lines(data.get("config", {}) or {})
     if not isinstance(config, dict):
         raise ScenarioError("`config` must be a mapping of pgback settings", path=path, line=1)
@@ -216,7 +151,7 @@ def _string_list(value: Any, key: str, allowed: tuple[str, ...], path: Path) -> 
     return list(value)
 
 
-def _parse_step(raw: Any, index: int, path: Path, steps: Any, validate: Any) -> Step:
+def _parse_step(raw: Any, index: int, path: Path) -> Step:
     if isinstance(raw, str):
         raw = {raw: None, "__line__": None}
     if not isinstance(raw, dict):
@@ -230,15 +165,15 @@ def _parse_step(raw: Any, index: int, path: Path, steps: Any, validate: Any) -> 
             line=line,
         )
     kind = keys[0]
-    if kind not in steps:
+    if kind not in STEPS:
         raise ScenarioError(
-            f"step {index}: unknown step {kind!r} (known: {', '.join(sorted(steps))})",
+            f"step {index}: unknown step {kind!r} (known: {', '.join(sorted(STEPS))})",
             path=path,
             line=line,
         )
     value = raw[kind]
     try:
-        args = validate(kind, value)
+        args = validate_step_args(kind, value)
     except ValueError as exc:
         raise ScenarioError(f"step {index} {kind}: {exc}", path=path, line=line) from None
     return Step(kind=kind, args=args, line=line, index=index)

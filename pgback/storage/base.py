@@ -6,7 +6,7 @@ import builtins
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,14 @@ class Storage(Protocol):
         """Fail early with a clear StorageError when the destination is unusable."""
         ...
 
+
+@runtime_checkable
+class UploadJanitor(Protocol):
+    """Backends whose streaming uploads can outlive a killed writer (S3 multipart uploads):
+    purge finds and aborts those of dead runs. Backends that write atomically lack it."""
+
     def list_uploads(self, prefix: str) -> builtins.list[tuple[str, str]]:
-        """Unfinished multipart uploads under `prefix`: (key, upload id); [] where none exist."""
+        """Unfinished uploads under `prefix`: (key, upload id)."""
         ...
 
     def abort_upload(self, key: str, upload_id: str) -> None: ...

@@ -1,4 +1,10 @@
-"""A local directory as the object store (a mounted volume, a NAS): keys are relative paths."""
+"""A local directory as the object store (a mounted volume, NFS, a NAS): keys are relative paths.
+
+`repository = file:///DIRECTORY`. Each object is written to a hidden temporary file in its
+folder and renamed into place on commit, so a set's objects appear whole or not at all (on NFS
+too: rename within a directory is atomic there). The directory must exist: pgback never creates
+the mount point, so a volume that failed to mount is an error, not an empty repository.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from pgback.config import Settings
 from pgback.errors import NotFoundError, StorageError
+from pgback.location import parse_location
 from pgback.storage.base import ObjectInfo, ObjectWriter
 
 
@@ -37,6 +45,11 @@ class _LocalWriter:
     def abort(self) -> None:
         self._file.close()
         self._tmp.unlink(missing_ok=True)
+
+
+def open_local(settings: Settings) -> LocalStorage:
+    assert settings.repository is not None  # only file:// locations come here
+    return LocalStorage(parse_location(settings.repository).path or "/")
 
 
 class LocalStorage:
@@ -98,9 +111,3 @@ class LocalStorage:
     def check(self) -> None:
         if not self.root.is_dir():
             raise StorageError(f"storage directory {self.root} does not exist: create it first")
-
-    def list_uploads(self, prefix: str) -> builtins.list[tuple[str, str]]:
-        return []  # writes are atomic here: nothing can be left half-uploaded
-
-    def abort_upload(self, key: str, upload_id: str) -> None:
-        pass

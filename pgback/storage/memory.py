@@ -69,9 +69,3 @@ class MemoryStorage:
 
     def check(self) -> None:
         pass
-
-    def list_uploads(self, prefix: str) -> builtins.list[tuple[str, str]]:
-        return []  # writes are atomic here: nothing can be left half-uploaded
-
-    def abort_upload(self, key: str, upload_id: str) -> None:
-        pass

@@ -22,7 +22,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from pgback.errors import NotFoundError, StorageError
+from pgback.config import Settings
+from pgback.errors import ConfigError, NotFoundError, StorageError
 from pgback.storage.base import ObjectInfo, ObjectWriter
 
 if TYPE_CHECKING:
@@ -46,6 +47,28 @@ class S3Options:
     part_size: int = 8 * MIB
     max_in_flight: int = 2
     max_attempts: int = 5
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> S3Options:
+        """The S3 backend's own settings (`s3_*`); a missing bucket is a configuration error."""
+        if not settings.s3_bucket:
+            raise ConfigError(
+                [
+                    "s3_bucket is not set: set PGBACK_S3_BUCKET (or --s3-bucket), or "
+                    "repository = s3://BUCKET/PREFIX"
+                ]
+            )
+        return cls(
+            bucket=settings.s3_bucket,
+            endpoint=settings.s3_endpoint,
+            region=settings.s3_region,
+            key_id=settings.s3_key_id.reveal() if settings.s3_key_id else None,
+            secret=settings.s3_secret.reveal() if settings.s3_secret else None,
+            force_path=settings.s3_force_path,
+            tls=settings.s3_tls,
+            part_size=settings.s3_part_size_mib * MIB,
+            max_attempts=settings.s3_max_attempts,
+        )
 
 
 def _endpoint_url(endpoint: str | None, tls: bool) -> str | None:
@@ -125,6 +148,10 @@ def _explain(exc: Exception, what: str, bucket: str, endpoint: str = "S3") -> Ex
     return exc
 
 
+def open_s3(settings: Settings) -> S3Storage:
+    return S3Storage(S3Options.from_settings(settings))
+
+
 class S3Storage:
     def __init__(self, opts: S3Options, client: S3Client | None = None) -> None:
         self.opts = opts
@@ -152,7 +179,7 @@ class S3Storage:
         response = self._call(
             f"reading {key}", lambda: self.client.get_object(Bucket=self.bucket, Key=key)
         )
-        return cast(BinaryIO, _BodyReader(response["Body"], key, self.bucket))
+        return cast(BinaryIO, _BodyReader(response["Body"], key, self.bucket, self._endpoint))
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self._call(
@@ -225,18 +252,18 @@ class S3Storage:
 class _BodyReader:
     """botocore's streaming body, with errors translated and a context manager."""
 
-    def __init__(self, body: Any, key: str, bucket: str) -> None:
+    def __init__(self, body: Any, key: str, bucket: str, endpoint: str) -> None:
         self._body = body
         self._key = key
         self._bucket = bucket
-        self._endpoint = "S3"
+        self._endpoint = endpoint
 
     def read(self, size: int = -1) -> bytes:
         try:
             data: bytes = self._body.read(None if size is None or size < 0 else size)
             return data
         except (ClientError, BotoCoreError) as exc:
-            raise _explain(exc, f"reading {self._key}", self._bucket) from None
+            raise _explain(exc, f"reading {self._key}", self._bucket, self._endpoint) from None
         except OSError as exc:
             raise StorageError(f"reading {self._key}: connection lost: {exc}") from None
 

@@ -56,9 +56,8 @@ SUPERUSER = "postgres"
 # Fresh ports tried when another process (a parallel pytest worker) grabs ours first.
 START_ATTEMPTS = 5
 # Throwaway data: surviving an OS crash only costs time here. synchronous_commit stays on: with
-# fsync=off it costs nothing measurable (3000 single-row commits: 0.31 s either way), and with it
-# off, kill() silently loses the last commits (WAL still in shared memory), which would make
-# fault tests flaky.
+# fsync=off it costs next to nothing, and with it off, kill() silently loses the last commits
+# (WAL still in shared memory), which would make fault tests flaky.
 _SPEED_SETTINGS = ("fsync=off", "full_page_writes=off")
 _PORT_TAKEN = ("Address already in use", "could not create any TCP/IP sockets")
 

@@ -12,12 +12,12 @@ from support import pending_uploads
 
 from pgback.actions.backup import BackupResult, run_backup
 from pgback.actions.catalog import scan_sets
-from pgback.actions.context import make_storage
 from pgback.actions.download import run_download
 from pgback.actions.locking import backup_lock
 from pgback.config import Settings
 from pgback.errors import DatabaseError, LockedError, ProcessError, StorageError
 from pgback.manifest import KIND_HBA, KIND_IDENT
+from pgback.storage import open_storage
 from pgback.testbed import PostgresServer, S3Server
 
 pytestmark = pytest.mark.integration
@@ -65,7 +65,7 @@ def test_backup_one_dump_fails_no_set_and_no_upload_are_left(
     assert "alice-pw" not in message
     assert s3.list_keys(bucket) == []
     assert pending_uploads(s3, bucket) == []
-    assert scan_sets(make_storage(settings), "backups") == []
+    assert scan_sets(open_storage(settings), "backups") == []
 
 
 def test_backup_while_another_holds_the_lock_is_refused(
@@ -116,7 +116,7 @@ def test_backup_in_the_same_second_waits_for_the_next_second(
     second = run_backup(settings, clock=lambda: next(readings, moment + timedelta(seconds=1)))
 
     assert (first.set_id, second.set_id) == ("20250501T020000Z", "20250501T020001Z")
-    summaries = scan_sets(make_storage(settings), "backups")
+    summaries = scan_sets(open_storage(settings), "backups")
     assert [(s.set_id, s.complete) for s in summaries] == [
         ("20250501T020001Z", True),
         ("20250501T020000Z", True),
@@ -131,7 +131,7 @@ def test_backup_with_a_stuck_clock_is_refused_and_the_first_set_is_intact(
     with pytest.raises(StorageError, match=r"already exists .* check the system clock"):
         run_backup(settings, clock=lambda: MOMENT)
 
-    (summary,) = scan_sets(make_storage(settings), "backups")
+    (summary,) = scan_sets(open_storage(settings), "backups")
     assert summary.set_id == first.set_id and summary.complete
     assert summary.manifest == first.manifest
 

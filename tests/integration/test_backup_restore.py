@@ -23,10 +23,10 @@ from support import (
 from pgback import naming
 from pgback.actions.backup import run_backup
 from pgback.actions.catalog import scan_sets
-from pgback.actions.context import make_storage
 from pgback.actions.restore import run_restore
 from pgback.actions.verify import run_verify
 from pgback.config import Settings
+from pgback.storage import open_storage
 from pgback.testbed import PostgresServer, S3Server
 
 pytestmark = pytest.mark.integration
@@ -142,7 +142,7 @@ def test_scan_sets_after_backup_lists_one_complete_set_with_real_names(
     s3.client().put_object(Bucket=bucket, Key="backups/README.txt", Body=b"not ours")
     s3.client().put_object(Bucket=bucket, Key="elsewhere/20240101T000000Z/x", Body=b"no")
 
-    sets = scan_sets(make_storage(settings), settings.upload_prefix)
+    sets = scan_sets(open_storage(settings), settings.upload_prefix)
 
     assert [s.set_id for s in sets] == [result.set_id]
     assert sets[0].complete and not sets[0].encrypted
@@ -262,7 +262,7 @@ def test_backup_empty_prefix_sets_live_at_the_bucket_root(
     s3.client().put_object(Bucket=bucket, Key="README.txt", Body=b"not ours")
 
     result = run_backup(settings)
-    sets = scan_sets(make_storage(settings), "")
+    sets = scan_sets(open_storage(settings), "")
 
     assert [s.set_id for s in sets] == [result.set_id]
     assert all(

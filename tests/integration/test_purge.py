@@ -10,12 +10,12 @@ from support import pending_uploads, restore_to
 
 from pgback.actions.backup import run_backup
 from pgback.actions.catalog import scan_sets
-from pgback.actions.context import make_storage
 from pgback.actions.purge import run_purge
 from pgback.actions.restore import run_restore
 from pgback.config import Settings
 from pgback.errors import IncompleteSetError, StorageError
 from pgback.naming import make_set_id, parse_set_id
+from pgback.storage import open_storage
 from pgback.storage.base import Storage
 from pgback.testbed import PostgresServer, S3Server
 
@@ -205,12 +205,12 @@ def test_purge_interrupted_mid_set_leaves_it_incomplete_never_complete_but_broke
 ) -> None:
     settings = settings_for(bucket, include_dbs=SMALL_DB, purge_older_than="7d")
     old, _ = make_sets(settings_for(bucket, include_dbs=SMALL_DB), 10, 1)
-    outage = _FailingAfter(make_storage(settings), allowed=1)
+    outage = _FailingAfter(open_storage(settings), allowed=1)
 
     with pytest.raises(StorageError):
         run_purge(settings, storage=outage, now=NOW)  # type: ignore[arg-type]
 
-    summary = {s.set_id: s for s in scan_sets(make_storage(settings), "backups")}[old]
+    summary = {s.set_id: s for s in scan_sets(open_storage(settings), "backups")}[old]
     assert not summary.complete
     assert len(summary.objects) > 0  # only the manifest went
     with pytest.raises(IncompleteSetError):

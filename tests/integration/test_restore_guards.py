@@ -10,11 +10,11 @@ from support import assert_databases_identical, restore_to, table_contents, user
 
 from pgback.actions.backup import run_backup
 from pgback.actions.catalog import scan_sets
-from pgback.actions.context import make_storage
 from pgback.actions.restore import run_restore
 from pgback.config import Settings
 from pgback.errors import IncompleteSetError, NotFoundError, ProcessError, UsageError
 from pgback.naming import make_set_id
+from pgback.storage import open_storage
 from pgback.testbed import PostgresServer, S3Server
 
 pytestmark = pytest.mark.integration
@@ -178,7 +178,7 @@ def test_restore_set_with_an_unreadable_manifest_is_refused_and_listed_as_incomp
         Bucket=bucket, Key=f"backups/{set_id}/manifest.json", Body=b'{"tool": "pgb'
     )
 
-    (summary,) = scan_sets(make_storage(settings), "backups")
+    (summary,) = scan_sets(open_storage(settings), "backups")
     with pytest.raises(IncompleteSetError) as caught:
         run_restore(settings, set_id, restore_to(pg_target))
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pgback.errors import NotFoundError, StorageError
-from pgback.storage.base import ObjectWriter, Storage
+from pgback.storage.base import ObjectWriter, Storage, UploadJanitor
 from pgback.storage.local import LocalStorage
 from pgback.storage.memory import MemoryStorage
 from pgback.storage.s3 import MIB, S3Options, S3Storage
@@ -390,15 +390,19 @@ def test_storage_unfinished_upload_is_listed_until_aborted(backend: Backend) -> 
     write_in_chunks(writer, payload(6 * MIB, seed=6))  # a part is already uploaded on S3
 
     # the process "dies" here: neither commit nor abort
-    found = backend.storage.list_uploads("p/")
+    storage = backend.storage
+    # only backends whose uploads can outlive their writer list them (S3 multipart uploads)
+    found = storage.list_uploads("p/") if isinstance(storage, UploadJanitor) else []
     for key, upload_id in found:
-        backend.storage.abort_upload(key, upload_id)
+        assert isinstance(storage, UploadJanitor)
+        storage.abort_upload(key, upload_id)
 
     if backend.name == "s3":
         assert [key for key, _ in found] == ["p/20250101T000000Z/big.dump"]
+        assert isinstance(storage, UploadJanitor) and storage.list_uploads("p/") == []
     else:
         assert found == []  # local and memory writes only appear whole
-    assert backend.storage.list_uploads("p/") == []
+        assert not isinstance(storage, UploadJanitor)
     assert keys_of(backend.storage) == []
     writer.abort()  # after its upload was aborted from outside: still clean, no error
     assert backend.leftovers() == []

@@ -401,3 +401,21 @@ def test_load_settings_recipient_without_encrypt_warns_backups_are_not_encrypted
 
     assert quiet.warnings == ()
     assert any("NOT encrypted" in w for w in loud.warnings)
+
+
+def test_load_settings_s3_repository_stands_for_bucket_and_prefix() -> None:
+    settings = load_settings(env={"PGBACK_REPOSITORY": "s3://pg-back/foo/bar/"})
+
+    assert (settings.s3_bucket, settings.upload_prefix) == ("pg-back", "foo/bar")
+    assert settings.sources["s3_bucket"] == "repository (env PGBACK_REPOSITORY)"
+
+
+def test_load_settings_repository_and_another_bucket_is_a_problem() -> None:
+    problems = problems_of(
+        env={"PGBACK_REPOSITORY": "s3://pg-back/foo", "PGBACK_S3_BUCKET": "other"}
+    )
+
+    assert problems == [
+        "repository (env PGBACK_REPOSITORY) says s3_bucket 'pg-back' but s3_bucket "
+        "(env PGBACK_S3_BUCKET) is 'other': set one of them"
+    ]

@@ -145,8 +145,8 @@ def test_render_show_manifest_shows_fields_recipients_and_files() -> None:
 def test_render_purge_dry_run_says_would_remove_with_reasons() -> None:
     summary = incomplete_set(NOW, [])
     outcomes = [
-        PurgeOutcome(Decision("20250415T120000Z", True, "newest complete set"), summary, False),
-        PurgeOutcome(Decision("20250401T120000Z", False, "beyond keep_last=1"), summary, False),
+        PurgeOutcome(Decision("20250415T120000Z", True, ("newest complete set",)), summary, False),
+        PurgeOutcome(Decision("20250401T120000Z", False, ("beyond keep_last=1",)), summary, False),
     ]
 
     dry = render_purge(outcomes, dry_run=True).splitlines()

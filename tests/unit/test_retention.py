@@ -235,3 +235,33 @@ def test_plan_random_sets_and_policies_hold_the_safety_invariants() -> None:
                 beyond = policy.keep_last is not None and position >= policy.keep_last
                 assert too_old or beyond, context
                 assert state.started <= NOW, context  # future sets are never removed
+
+
+def test_plan_kept_set_lists_every_rule_that_keeps_it() -> None:
+    sets = sets_at((1, C), (5, C), (6, C))
+
+    decisions = plan(sets, Policy(older_than=7 * DAY, min_keep=2, keep_last=3), NOW)
+
+    assert [d.reasons for d in decisions] == [
+        (
+            "newest complete set",
+            "among the 2 newest complete sets (purge_min_keep)",
+            "age 1d <= purge_older_than 7d",
+            "within keep_last=3",
+        ),
+        (
+            "among the 2 newest complete sets (purge_min_keep)",
+            "age 5d <= purge_older_than 7d",
+            "within keep_last=3",
+        ),
+        ("age 6d <= purge_older_than 7d", "within keep_last=3"),
+    ]
+
+
+def test_plan_removed_set_lists_every_limit_it_failed() -> None:
+    sets = sets_at((1, C), (30, C))
+
+    decisions = plan(sets, Policy(older_than=7 * DAY, keep_last=1), NOW)
+
+    assert decisions[1].reasons == ("beyond keep_last=1", "age 30d > purge_older_than 7d")
+    assert not decisions[1].keep

@@ -1,8 +1,7 @@
 """Steps for scenarios that span PostgreSQL majors: an extension both servers ship, and the
 schema comparison of two servers (`pg_dump --schema-only`).
 
-Registered with the same `@step` decorator as pgback/scenario/steps.py (which imports this
-module at its end).
+Registered with `@step` (pgback/scenario/registry.py) like every step kind.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from psycopg import sql as psql
 from pgback.adapters import pgclients
 from pgback.adapters.postgres import ConnParams, dbname_arg
 from pgback.scenario.context import Context
-from pgback.scenario.steps import StepFailed, step
+from pgback.scenario.registry import StepFailed, step
 from pgback.secret import Secret
 
 # pg_dump 15.14, 16.10, 17.6, 18.0 and later wrap plain dumps in \restrict KEY / \unrestrict KEY
