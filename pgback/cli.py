@@ -200,6 +200,7 @@ _COMMAND_GROUPS: dict[str, tuple[str, ...]] = {
     "config": _EVERYTHING,
     "serve": _EVERYTHING,
     "health": (SIDECAR, STATE, OUTPUT),
+    "doctor": (CONNECTION, TOOLS, OUTPUT),
 }
 
 

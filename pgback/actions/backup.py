@@ -32,7 +32,7 @@ from pgback.adapters.postgres import (
     server_version,
 )
 from pgback.config import Settings
-from pgback.errors import Interrupted, PgbackError, ProcessError, StorageError
+from pgback.errors import Interrupted, PgbackError, StorageError
 from pgback.manifest import (
     KIND_DATABASE,
     KIND_GLOBALS,

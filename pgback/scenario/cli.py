@@ -21,9 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("name", nargs="?", help="scenario name or path")
     parser.add_argument("--backend", choices=["local", "docker"], default="local")
-    parser.add_argument(
-        "--postgres", default=None, help="PostgreSQL major of the servers, e.g. 16"
-    )
+    parser.add_argument("--postgres", default=None, help="PostgreSQL major of the servers, e.g. 16")
     parser.add_argument("--s3", default=None, help="S3 server: moto, seaweedfs, rclone (local)")
     parser.add_argument("--keep", action="store_true", help="leave the servers running")
     parser.add_argument("--list", action="store_true", help="list the scenarios")

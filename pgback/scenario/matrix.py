@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from pgback.scenario.schema import Scenario
+from pgback.scenario.model import Scenario
 
 DEFAULT_S3 = "moto"
 S3_NAMES = ("moto", "seaweedfs", "rclone", "minio")

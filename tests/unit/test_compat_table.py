@@ -59,7 +59,7 @@ def test_compat_table_cells_are_pass_fail_and_numbered_skip_reasons(tmp_path: Pa
 def test_run_scenario_cli_unavailable_major_exits_2_naming_it(
     args: list[str], problem: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pgback.cli import run
+    from pgback.main import run
 
     assert run(["run-scenario", "readme-walkthrough", *args]) == 2
     assert problem in capsys.readouterr().err

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from pgback.scenario.matrix import Combo, MatrixError, Resolved, combinations, resolve
-from pgback.scenario.schema import ScenarioError, load_scenario
+from pgback.scenario.model import ScenarioError
+from pgback.scenario.schema import load_scenario
 from pgback.testbed.majors import server_installs
 
 STEPS = "steps:\n  - create_bucket: b\n"
