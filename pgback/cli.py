@@ -163,6 +163,16 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from pgback.actions.doctor import run_doctor
+
+    report = run_doctor(settings)
+    print(report.render(), end="")
+    if report.problem is not None:
+        raise report.problem
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.serve import run_serve
 
@@ -190,6 +200,7 @@ _COMMAND_GROUPS: dict[str, tuple[str, ...]] = {
     "config": _EVERYTHING,
     "serve": _EVERYTHING,
     "health": (SIDECAR, STATE, OUTPUT),
+    "doctor": (CONNECTION, TOOLS, OUTPUT),
 }
 
 
@@ -295,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--keys", action="store_true", help="list every setting: group, environment, default"
     )
     cmd.add_argument("--markdown", action="store_true", help="with --keys: a Markdown table")
+    add("doctor", cmd_doctor, "which client tools backup and restore use for the server, and why")
     add("serve", cmd_serve, "run as the sidecar: scheduled backups, health endpoint")
     add("health", cmd_health, "exit 0 when the last scheduled run is healthy")
     # listed for `pgback --help` only: pgback.main hands this command to the scenario harness

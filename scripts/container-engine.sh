@@ -26,28 +26,44 @@
 #      background (log: /var/log/pgback-podman.log).
 #   2. Build the images locally (there is no registry), each skipped when it
 #      is already there and up to date:
-#        localhost/pgback-debian:bookworm   debootstrap --variant=minbase,
-#                                           rootfs cached in /var/cache/pgback
-#        localhost/pgback-postgres:15       docker/postgres/Dockerfile
+#        localhost/pgback-debian:SUITE      debootstrap --variant=minbase, one
+#                                           per suite used (bookworm, trixie,
+#                                           sid), rootfs cached in
+#                                           /var/cache/pgback
+#        localhost/pgback-postgres:N        docker/postgres/Dockerfile, for each
+#                                           major N of PGBACK_DOCKER_PG_MAJORS
+#                                           (default "15 17 18": 15 from
+#                                           bookworm, 17 from trixie, 18 from
+#                                           sid: what Debian ships there)
 #        localhost/pgback-s3:latest         docker/s3/Dockerfile (moto server)
+#        localhost/pgback-seaweedfs:latest  docker/seaweedfs/Dockerfile
 #        localhost/pgback:dev               ./Dockerfile, only if it exists;
 #                                           always rebuilt (layer cache)
-#      postgres and s3 carry a label with a hash of their build context and
-#      base image: editing docker/postgres/* rebuilds that image.
+#        localhost/pgback:dev-pg18          the same on the sid base (client 18)
+#      postgres, s3 and seaweedfs carry a label with a hash of their build
+#      context, build arguments and base image: editing docker/postgres/*
+#      rebuilds those images.
 #   3. Print (and when sourced, export):
 #        DOCKER_HOST, TESTCONTAINERS_RYUK_DISABLED=true,
 #        TESTCONTAINERS_CONNECTION_MODE=docker_host,
 #        TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 (podman only: published ports
 #          listen on the host's IPv4 addresses, not on ::1; without it
 #          testcontainers says "localhost"),
-#        PGBACK_DOCKER_POSTGRES_IMAGE, PGBACK_DOCKER_S3_IMAGE,
-#        PGBACK_DOCKER_SIDECAR_IMAGE.
+#        PGBACK_DOCKER_POSTGRES_IMAGE_<N> for each major built (e.g.
+#          PGBACK_DOCKER_POSTGRES_IMAGE_17=localhost/pgback-postgres:17),
+#        PGBACK_DOCKER_S3_IMAGE_MOTO, PGBACK_DOCKER_S3_IMAGE_SEAWEEDFS,
+#        PGBACK_DOCKER_POSTGRES_IMAGE and PGBACK_DOCKER_S3_IMAGE (the defaults:
+#          PostgreSQL 15 and moto, as before), PGBACK_DOCKER_SIDECAR_IMAGE, and
+#        PGBACK_DOCKER_SIDECAR_IMAGE_15 (the default sidecar, bookworm's client 15)
+#          and PGBACK_DOCKER_SIDECAR_IMAGE_18 (the sidecar on sid, client 18, which
+#          reads the archives of the 17 and 18 servers).
 #
 # Options: --print-env (the default action, named for readability),
 #          --no-sidecar (skip ./Dockerfile; or PGBACK_BUILD_SIDECAR=0), -h|--help.
 # Environment: PGBACK_PODMAN_SOCKET (default /run/pgback-podman.sock),
 #              PGBACK_CACHE_DIR (default /var/cache/pgback),
-#              PGBACK_BUILD_SIDECAR (default 1).
+#              PGBACK_BUILD_SIDECAR (default 1),
+#              PGBACK_DOCKER_PG_MAJORS (default "15 17 18").
 
 # ---------------------------------------------------------------- sourced --
 if [[ "${BASH_SOURCE[0]}" != "${0}" ]]; then
@@ -73,11 +89,24 @@ SERVICE_PID=/run/pgback-podman.pid
 CONTAINERS_CONF=/etc/containers/containers.conf
 CONF_MARKER="# written by pgback scripts/container-engine.sh"
 
-BASE_IMAGE=localhost/pgback-debian:bookworm
-POSTGRES_IMAGE=localhost/pgback-postgres:15
+BASE_SUITE=bookworm
+BASE_IMAGE=localhost/pgback-debian:$BASE_SUITE
+POSTGRES_REPO=localhost/pgback-postgres
+DEFAULT_PG_MAJOR=15
 S3_IMAGE=localhost/pgback-s3:latest
+SEAWEEDFS_IMAGE=localhost/pgback-seaweedfs:latest
 SIDECAR_IMAGE=localhost/pgback:dev
-SUITE=bookworm
+PG_MAJORS="${PGBACK_DOCKER_PG_MAJORS:-15 17 18}"
+# the Debian suite that ships each PostgreSQL major as `postgresql-N`
+suite_for_major() {
+	case "$1" in
+	13) echo bullseye ;;
+	15) echo bookworm ;;
+	17) echo trixie ;;
+	18) echo sid ;;
+	*) return 1 ;;
+	esac
+}
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_SIDECAR="${PGBACK_BUILD_SIDECAR:-1}"
@@ -323,14 +352,42 @@ image_exists() { "$CLI" image inspect "$1" >/dev/null 2>&1; }
 image_label() { "$CLI" image inspect --format "{{ index .Config.Labels \"$2\" }}" "$1" 2>/dev/null || true; }
 image_id() { "$CLI" image inspect --format '{{.Id}}' "$1"; }
 
+# apt sources for a suite: the host's own file for its suite, else the same
+# mirror with that suite (and its updates and security suites, which sid has
+# not).
+write_sources() {
+	local suite="$1" target="$2" mirror="$3"
+	if [[ "$suite" == "$BASE_SUITE" ]] && [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
+		cp /etc/apt/sources.list.d/debian.sources "$target"
+		return 0
+	fi
+	local suites="$suite" security=""
+	if [[ "$suite" != sid ]]; then
+		suites="$suite $suite-updates"
+		security="${mirror%/debian}/debian-security"
+	fi
+	{
+		printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$mirror" "$suites"
+		if [[ -n "$security" ]]; then
+			printf '\nTypes: deb\nURIs: %s\nSuites: %s-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$security" "$suite"
+		fi
+	} >"$target"
+}
+
+# Bumped when the base images change: older ones are imported again (from the
+# cached rootfs when it is still complete).
+BASE_VERSION=2
+
+# build_base SUITE: localhost/pgback-debian:SUITE from a cached debootstrap.
 build_base() {
-	if image_exists "$BASE_IMAGE"; then
-		log "$BASE_IMAGE exists"
+	local suite="$1" image="localhost/pgback-debian:$1"
+	if image_exists "$image" && [[ "$(image_label "$image" org.pgback.base-version)" == "$BASE_VERSION" ]]; then
+		log "$image exists"
 		return 0
 	fi
 	apt_install debootstrap
-	local rootfs="$CACHE_DIR/rootfs-$SUITE"
-	if [[ ! -f "$rootfs/.pgback-complete" ]]; then
+	local rootfs="$CACHE_DIR/rootfs-$suite"
+	if [[ ! -f "$rootfs/.pgback-complete" ]] || ! grep -qxF "$BASE_VERSION" "$rootfs/.pgback-complete"; then
 		local tmp="$rootfs.tmp"
 		rm -rf "$tmp" "$rootfs"
 		# The mirror the host uses (no host name hard-coded here).
@@ -338,11 +395,11 @@ build_base() {
 		if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
 			mirror="$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)"
 		fi
-		step "debootstrap --variant=minbase $SUITE" \
-			debootstrap --variant=minbase "$SUITE" "$tmp" ${mirror:+"$mirror"} >&2
-		# Same apt sources as the host (updates and security included).
-		if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
-			cp /etc/apt/sources.list.d/debian.sources "$tmp/etc/apt/sources.list.d/debian.sources"
+		[[ -n "$mirror" ]] || [[ "$suite" == "$BASE_SUITE" ]] || die "no Debian mirror found in /etc/apt/sources.list.d/debian.sources for $suite"
+		step "debootstrap --variant=minbase $suite" \
+			debootstrap --variant=minbase "$suite" "$tmp" ${mirror:+"$mirror"} >&2
+		if [[ -n "$mirror" ]]; then
+			write_sources "$suite" "$tmp/etc/apt/sources.list.d/debian.sources" "$mirror"
 			rm -f "$tmp/etc/apt/sources.list"
 		fi
 		# Small images: no docs, man pages or translations, now or from later
@@ -364,17 +421,23 @@ build_base() {
 			APT::Install-Suggests "false";
 			Acquire::Languages "none";
 		EOF
+		if [[ "$suite" == sid ]]; then
+			# sid's Release file carries a Valid-Until date a week ahead; a mirror that
+			# is a frozen snapshot serves it expired, and apt then refuses it
+			echo 'Acquire::Check-Valid-Until "false";' >"$tmp/etc/apt/apt.conf.d/pgback-snapshot"
+		fi
 		rm -rf "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/lib/apt/lists/*
-		touch "$tmp/.pgback-complete"
+		echo "$BASE_VERSION" >"$tmp/.pgback-complete"
 		mv "$tmp" "$rootfs"
 	else
 		log "using the cached rootfs $rootfs"
 	fi
 	import_rootfs() {
 		tar --exclude=./.pgback-complete -C "$rootfs" -c . |
-			"$CLI" import --change 'CMD ["/bin/bash"]' --change 'ENV LANG=C.UTF-8' - "$BASE_IMAGE" >/dev/null
+			"$CLI" import --change 'CMD ["/bin/bash"]' --change 'ENV LANG=C.UTF-8' \
+				--change "LABEL org.pgback.base-version=$BASE_VERSION" - "$image" >/dev/null
 	}
-	step "import $BASE_IMAGE" import_rootfs
+	step "import $image" import_rootfs
 }
 
 # build_opts: options common to every image build.
@@ -384,22 +447,31 @@ set_build_opts() {
 	if [[ "$CLI" == podman ]] && [[ -s "$HOST_CA_BUNDLE" ]]; then
 		build_opts+=(--volume "$HOST_CA_BUNDLE:$BUILD_CA_PATH:ro")
 	fi
-	build_opts+=(--build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "HOST_CA=$BUILD_CA_PATH")
+	build_opts+=(--build-arg "HOST_CA=$BUILD_CA_PATH")
 }
 
-# context_hash DIR: hash of the files under DIR and of the base image's id.
+# context_hash DIR BASE [ARG...]: hash of the files under DIR, of the base
+# image's id and of the build arguments.
 context_hash() {
-	local dir="$1"
+	local dir="$1" base="$2"
+	shift 2
 	{
-		image_id "$BASE_IMAGE"
+		image_id "$base"
+		printf '%s\n' "$@"
 		(cd "$dir" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
 	} | sha256sum | cut -c1-16
 }
 
+# build_dir_image NAME DIR [BASE [BUILD-ARG...]]: BASE defaults to the
+# bookworm base; each BUILD-ARG is NAME=VALUE.
 build_dir_image() {
-	local name="$1" dir="$2" hash have
+	local name="$1" dir="$2" base="${3:-$BASE_IMAGE}" hash have
+	shift 2
+	(($# == 0)) || shift
+	local args=(--build-arg "BASE_IMAGE=$base") arg
+	for arg in "$@"; do args+=(--build-arg "$arg"); done
 	[[ -f "$dir/Dockerfile" ]] || die "missing $dir/Dockerfile"
-	hash="$(context_hash "$dir")"
+	hash="$(context_hash "$dir" "$base" "$@")"
 	have="$(image_label "$name" org.pgback.context-hash)"
 	if [[ "$have" == "$hash" ]]; then
 		log "$name exists and is up to date ($hash)"
@@ -410,7 +482,7 @@ build_dir_image() {
 	[[ "$CLI" == podman ]] || pull=(--pull=false)
 	[[ -z "$have" ]] || old_id="$(image_id "$name" 2>/dev/null || true)"
 	step "build $name from ${dir#"$REPO_ROOT"/}" \
-		"$CLI" build "${pull[@]}" "${build_opts[@]}" \
+		"$CLI" build "${pull[@]}" "${build_opts[@]}" "${args[@]}" \
 		--label "org.pgback.context-hash=$hash" -t "$name" "$dir" >&2
 	# Drop the replaced image unless a container still uses it.
 	if [[ -n "$old_id" ]] && [[ "$old_id" != "$(image_id "$name")" ]]; then
@@ -429,14 +501,33 @@ build_sidecar() {
 	# come from the only package mirror these machines reach
 	local apt_source="${PGBACK_SIDECAR_PG_APT_SOURCE:-debian}"
 	step "build $SIDECAR_IMAGE from ./Dockerfile" \
-		"$CLI" build "${pull[@]}" "${build_opts[@]}" --build-arg "PG_APT_SOURCE=$apt_source" \
+		"$CLI" build "${pull[@]}" "${build_opts[@]}" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+		--build-arg "PG_APT_SOURCE=$apt_source" \
 		-t "$SIDECAR_IMAGE" -f "$REPO_ROOT/Dockerfile" "$REPO_ROOT" >&2
+	# The docker matrix backs up PostgreSQL 17 and 18 with pg_dump 18, and the sidecar
+	# must read those archives: while the default sidecar carries only bookworm's client
+	# (15), a second one is built on sid, whose Debian client is 18 (the same Dockerfile,
+	# only the base differs).
+	if [[ " $PG_MAJORS " == *" 18 "* ]] && [[ "$apt_source" == debian ]]; then
+		step "build $SIDECAR_IMAGE-pg18 from ./Dockerfile on sid" \
+			"$CLI" build "${pull[@]}" "${build_opts[@]}" --build-arg "BASE_IMAGE=localhost/pgback-debian:sid" \
+			--build-arg "PG_APT_SOURCE=debian" \
+			-t "$SIDECAR_IMAGE-pg18" -f "$REPO_ROOT/Dockerfile" "$REPO_ROOT" >&2
+		SIDECAR_18_IMAGE="$SIDECAR_IMAGE-pg18"
+	fi
 }
+SIDECAR_18_IMAGE=""
 
-build_base
+build_base "$BASE_SUITE"
 set_build_opts
-build_dir_image "$POSTGRES_IMAGE" "$REPO_ROOT/docker/postgres"
+for major in $PG_MAJORS; do
+	suite="$(suite_for_major "$major")" || die "no Debian suite known for PostgreSQL $major (PGBACK_DOCKER_PG_MAJORS=$PG_MAJORS)"
+	build_base "$suite"
+	build_dir_image "$POSTGRES_REPO:$major" "$REPO_ROOT/docker/postgres" \
+		"localhost/pgback-debian:$suite" "PG_MAJOR=$major"
+done
 build_dir_image "$S3_IMAGE" "$REPO_ROOT/docker/s3"
+build_dir_image "$SEAWEEDFS_IMAGE" "$REPO_ROOT/docker/seaweedfs"
 if ((BUILD_SIDECAR)); then build_sidecar; fi
 
 log "ready in $((SECONDS - START_TS)) s: engine $ENGINE_URL"
@@ -449,6 +540,17 @@ emit TESTCONTAINERS_CONNECTION_MODE docker_host
 if [[ "$CLI" == podman ]]; then
 	emit TESTCONTAINERS_HOST_OVERRIDE 127.0.0.1
 fi
-emit PGBACK_DOCKER_POSTGRES_IMAGE "$POSTGRES_IMAGE"
+for major in $PG_MAJORS; do
+	emit "PGBACK_DOCKER_POSTGRES_IMAGE_$major" "$POSTGRES_REPO:$major"
+done
+emit PGBACK_DOCKER_POSTGRES_IMAGE "$POSTGRES_REPO:$DEFAULT_PG_MAJOR"
+emit PGBACK_DOCKER_S3_IMAGE_MOTO "$S3_IMAGE"
+emit PGBACK_DOCKER_S3_IMAGE_SEAWEEDFS "$SEAWEEDFS_IMAGE"
 emit PGBACK_DOCKER_S3_IMAGE "$S3_IMAGE"
 emit PGBACK_DOCKER_SIDECAR_IMAGE "$SIDECAR_IMAGE"
+if [[ -n "$SIDECAR_18_IMAGE" ]]; then
+	# the default sidecar's Debian client is bookworm's 15: the docker backend picks the
+	# sidecar whose client tools read the archives of the scenario's servers
+	emit PGBACK_DOCKER_SIDECAR_IMAGE_15 "$SIDECAR_IMAGE"
+	emit PGBACK_DOCKER_SIDECAR_IMAGE_18 "$SIDECAR_18_IMAGE"
+fi

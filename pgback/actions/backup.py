@@ -19,22 +19,20 @@ from typing import Any
 
 from pgback import __version__, naming
 from pgback.actions import purge as purge_action
-from pgback.actions.context import conn_params, log, program, utc_now
+from pgback.actions.context import conn_params, log, utc_now
 from pgback.actions.locking import backup_lock
 from pgback.actions.upload import UploadPlan, upload, upload_child
-from pgback.adapters import crypto
+from pgback.adapters import crypto, pgclients
 from pgback.adapters.postgres import (
     ConnParams,
     dbname_arg,
     list_databases,
-    major,
-    program_version,
     read_instance_config,
     select_databases,
     server_version,
 )
 from pgback.config import Settings
-from pgback.errors import Interrupted, PgbackError, ProcessError, StorageError
+from pgback.errors import Interrupted, PgbackError, StorageError
 from pgback.manifest import (
     KIND_DATABASE,
     KIND_GLOBALS,
@@ -111,13 +109,8 @@ def _backup_set(
     prefix = naming.set_prefix(settings.upload_prefix, set_id)
     params = conn_params(settings)
     version = server_version(params)
-    pg_dump = program("pg_dump", settings)
-    dump_version = program_version(pg_dump)
-    if major(dump_version) < major(version):
-        raise ProcessError(
-            f"pg_dump {dump_version} cannot dump a PostgreSQL {version} server: install client "
-            f"tools of version {major(version)} or newer, or point pg_bin_dir at them"
-        )
+    clients = pgclients.for_server(settings.pg_bin_dir, version)
+    log.info("client tools %s: %s", clients.install.describe(), clients.reason)
     available = list_databases(params, with_templates=settings.with_templates)
     databases, warnings = select_databases(available, settings.include_dbs, settings.exclude_dbs)
     for warning in warnings:
@@ -133,14 +126,14 @@ def _backup_set(
     )
     files: list[FileEntry] = [identity_entry] if identity_entry else []
     try:
-        files += _dump_everything(settings, params, plan, databases, warnings)
+        files += _dump_everything(settings, params, plan, databases, warnings, clients)
         manifest = Manifest(
             set_id=set_id,
             started_at=started.isoformat(),
             finished_at=clock().isoformat(),
             tool_version=__version__,
             server_version=version,
-            pg_dump_version=dump_version,
+            pg_dump_version=clients.install.version,
             encryption=plan.encryption,
             files=tuple(files),
             compression="zstd" if plan.compress else "none",
@@ -207,11 +200,12 @@ def _dump_everything(
     plan: UploadPlan,
     databases: list[str],
     warnings: list[str],
+    clients: pgclients.Choice,
 ) -> list[FileEntry]:
     """Globals, configuration, then the databases, in the manifest's order. The databases
     start first, `jobs` at a time, as they are the long part: the small files are dumped by
     this thread meanwhile, instead of delaying the first pg_dump."""
-    pg_dump = program("pg_dump", settings)
+    pg_dump = clients.program("pg_dump")
     with ThreadPoolExecutor(max_workers=settings.jobs, thread_name_prefix="dump") as pool:
         futures: dict[Future[FileEntry], str] = {
             pool.submit(
@@ -227,7 +221,7 @@ def _dump_everything(
             for db in databases
         }
         try:
-            small = _dump_globals_and_config(settings, params, plan, warnings)
+            small = _dump_globals_and_config(settings, params, plan, warnings, clients)
         except BaseException:
             _stop_all(plan, futures)
             raise
@@ -248,9 +242,13 @@ def _stop_all(plan: UploadPlan, futures: dict[Future[FileEntry], str]) -> None:
 
 
 def _dump_globals_and_config(
-    settings: Settings, params: ConnParams, plan: UploadPlan, warnings: list[str]
+    settings: Settings,
+    params: ConnParams,
+    plan: UploadPlan,
+    warnings: list[str],
+    clients: pgclients.Choice,
 ) -> list[FileEntry]:
-    files = [_dump_globals(settings, params, plan)]
+    files = [_dump_globals(settings, params, plan, clients.program("pg_dumpall"))]
     config = read_instance_config(params)
     if config.warning:
         log.warning(config.warning)
@@ -265,8 +263,10 @@ def _dump_globals_and_config(
     return files
 
 
-def _dump_globals(settings: Settings, params: ConnParams, plan: UploadPlan) -> FileEntry:
-    argv = [program("pg_dumpall", settings), "--globals-only"]
+def _dump_globals(
+    settings: Settings, params: ConnParams, plan: UploadPlan, pg_dumpall: str
+) -> FileEntry:
+    argv = [pg_dumpall, "--globals-only"]
     if settings.no_role_passwords:
         argv.append("--no-role-passwords")
     if params.dbname:

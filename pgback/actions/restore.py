@@ -19,9 +19,10 @@ import psycopg
 from psycopg import sql
 
 from pgback.actions.catalog import resolve_manifest
-from pgback.actions.context import decryption_identities, log, program
+from pgback.actions.context import decryption_identities, log
 from pgback.actions.fetch import stream_plain
-from pgback.adapters.postgres import ConnParams, database_state, dbname_arg
+from pgback.adapters import pgclients
+from pgback.adapters.postgres import ConnParams, database_state, dbname_arg, server_version
 from pgback.config import Settings
 from pgback.errors import PgbackError, ProcessError, UsageError
 from pgback.manifest import KIND_DATABASE, KIND_GLOBALS, FileEntry, Manifest
@@ -63,14 +64,19 @@ def run_restore(
     entries = _chosen_databases(manifest, options.databases)
     identities = decryption_identities(settings, storage, manifest)
     modes = _preflight(options.target, entries, options.clean)
+    target_version = server_version(options.target)
+    clients = pgclients.for_archive(settings.pg_bin_dir, manifest.pg_dump_version, target_version)
+    log.info("client tools %s: %s", clients.install.describe(), clients.reason)
     result = RestoreResult(manifest.set_id)
     log.info("restoring set %s into %s", manifest.set_id, options.target.describe())
     globals_entry = manifest.file(KIND_GLOBALS)
     if options.globals and globals_entry is not None:
-        result.warnings += _restore_globals(settings, storage, globals_entry, identities, options)
+        result.warnings += _restore_globals(
+            clients.program("psql"), storage, globals_entry, identities, options
+        )
         result.globals_restored = True
     for entry in entries:
-        _restore_database(settings, storage, entry, identities, options, modes[entry.name])
+        _restore_database(settings, clients, storage, entry, identities, options, modes[entry.name])
         result.databases.append(entry.name)
     return result
 
@@ -102,7 +108,7 @@ def _preflight(target: ConnParams, entries: list[FileEntry], clean: bool) -> dic
 
 
 def _restore_globals(
-    settings: Settings,
+    psql: str,
     storage: Storage,
     entry: FileEntry,
     identities: list[Any],
@@ -118,7 +124,7 @@ def _restore_globals(
     me = _current_user(options.target)
     script = _without_own_role(buffer.getvalue().decode(), me)
     argv = [
-        program("psql", settings),
+        psql,
         "-X",
         "-q",
         "-v",
@@ -169,13 +175,14 @@ def _without_own_role(script: str, role: str) -> str:
 
 def _restore_database(
     settings: Settings,
+    clients: pgclients.Choice,
     storage: Storage,
     entry: FileEntry,
     identities: list[Any],
     options: RestoreOptions,
     mode: str,
 ) -> None:
-    argv = [program("pg_restore", settings), "--exit-on-error"]
+    argv = [clients.program("pg_restore"), "--exit-on-error"]
     maintenance = options.target.dbname or "postgres"
     if mode == "missing":
         argv += ["--create", "-d", dbname_arg(maintenance)]

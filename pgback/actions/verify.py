@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgback.actions.catalog import resolve_manifest
-from pgback.actions.context import decryption_identities, program
+from pgback.actions.context import decryption_identities
 from pgback.actions.fetch import stream_plain
+from pgback.adapters import pgclients
 from pgback.config import Settings
 from pgback.errors import PgbackError
 from pgback.manifest import KIND_DATABASE, FileEntry
@@ -74,7 +75,8 @@ def run_verify(
     if manifest.encrypted and can_decrypt:
         identities = decryption_identities(settings, storage, manifest)
     checks = [
-        _check_file(settings, storage, entry, identities, can_decrypt) for entry in manifest.files
+        _check_file(settings, storage, entry, identities, can_decrypt, manifest.pg_dump_version)
+        for entry in manifest.files
     ]
     return manifest.set_id, checks
 
@@ -85,6 +87,7 @@ def _check_file(
     entry: FileEntry,
     identities: list[Any],
     can_decrypt: bool,
+    dump_version: str,
 ) -> FileCheck:
     try:
         if not can_decrypt or entry.kind == "identity":
@@ -92,7 +95,7 @@ def _check_file(
             how = "not decrypted: no identity given" if entry.encrypted else "stored as is"
             return FileCheck(entry, True, f"size and sha256 match ({how})")
         if entry.kind == KIND_DATABASE:
-            entries = _pg_restore_list(settings, storage, entry, identities)
+            entries = _pg_restore_list(settings, storage, entry, identities, dump_version)
             return FileCheck(
                 entry,
                 True,
@@ -105,9 +108,14 @@ def _check_file(
 
 
 def _pg_restore_list(
-    settings: Settings, storage: Storage, entry: FileEntry, identities: list[Any]
+    settings: Settings,
+    storage: Storage,
+    entry: FileEntry,
+    identities: list[Any],
+    dump_version: str,
 ) -> int:
-    argv = [program("pg_restore", settings), "--list"]
+    clients = pgclients.for_archive(settings.pg_bin_dir, dump_version, None, ("pg_restore",))
+    argv = [clients.program("pg_restore"), "--list"]
     child = Child(argv, env=child_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     counted: list[int] = []
 

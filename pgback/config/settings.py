@@ -109,7 +109,7 @@ class Settings:
         aliases=("POSTGRES_PASSWORD",),
     )
     pg_bin_dir: str | None = _key(
-        None, p.as_opt_str, "directory of pg_dump, pg_restore, psql (default: PATH)", TOOLS
+        None, p.as_opt_str, "client tools only from here (default: found per server)", TOOLS
     )
     # what to dump
     include_dbs: tuple[str, ...] = _key(

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from pgback.logs import setup_logging
 from pgback.scenario.collect import all_scenarios, find_scenario
+from pgback.scenario.matrix import Combo, MatrixError, parse_majors, parse_s3
 from pgback.scenario.model import ScenarioError
 from pgback.scenario.runner import ScenarioFailed, run_scenario
 from pgback.scenario.schema import load_scenario
@@ -20,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("name", nargs="?", help="scenario name or path")
     parser.add_argument("--backend", choices=["local", "docker"], default="local")
+    parser.add_argument("--postgres", default=None, help="PostgreSQL major of the servers, e.g. 16")
+    parser.add_argument("--s3", default=None, help="S3 server: moto, seaweedfs, rclone (local)")
     parser.add_argument("--keep", action="store_true", help="leave the servers running")
     parser.add_argument("--list", action="store_true", help="list the scenarios")
     parser.add_argument(
@@ -58,9 +61,17 @@ def run_scenario_command(args: argparse.Namespace) -> int:
         return 2
     try:
         scenario = load_scenario(find_scenario(args.name))
+        combo = _combo(args)
         run_scenario(
-            scenario, backend=args.backend, keep=args.keep, out=lambda line: print(line, flush=True)
+            scenario,
+            backend=args.backend,
+            combo=combo,
+            keep=args.keep,
+            out=lambda line: print(line, flush=True),
         )
+    except MatrixError as exc:
+        print(f"pgback: error: {exc}", file=sys.stderr)
+        return 2
     except ScenarioFailed as exc:
         print(
             f"pgback: scenario failed at {exc.path}:{exc.line}: {exc.step.label}", file=sys.stderr
@@ -70,3 +81,13 @@ def run_scenario_command(args: argparse.Namespace) -> int:
         print(f"pgback: error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _combo(args: argparse.Namespace) -> Combo:
+    """One combination: --postgres N and --s3 NAME (each a single value here)."""
+    for option, value in (("--postgres", args.postgres), ("--s3", args.s3)):
+        if value and ("," in value or value.strip() == "all"):
+            raise MatrixError(f"{option} takes one value here (the pytest option takes lists)")
+    major = parse_majors(args.postgres, args.backend)[0]
+    s3 = parse_s3(args.s3, args.backend)[0]
+    return Combo(major, s3)

@@ -30,6 +30,11 @@ class Context:
     identity: tuple[str, str] | None = None  # (secret identity, public recipient)
     notes: list[str] = field(default_factory=list)  # detail lines printed under the step
     values: dict[str, Any] = field(default_factory=dict)  # what steps remember (row counts...)
+    config: dict[str, Any] = field(init=False)  # the scenario's config, `generate` made
+
+    def __post_init__(self) -> None:
+        # `generate` in the scenario's own config: one throwaway value for the whole run
+        self.config = _materialized(self.scenario.config)
 
     @property
     def backup_side(self) -> Path:
@@ -42,10 +47,8 @@ class Context:
 
     def base_env(self, *, source: str = "postgres1") -> dict[str, str]:
         """pgback's environment for this scenario's services: the source server, S3, keys."""
-        keys: dict[str, Any] = {
-            "pg_bin_dir": self.services.client_bindir,
-            "state_dir": self.backup_side / "state",
-        }
+        # no pg_bin_dir: pgback picks the client tools of each server's major by itself
+        keys: dict[str, Any] = {"state_dir": self.backup_side / "state"}
         if self.identity is not None:
             keys.update(cipher_private_key=self.identity[0], cipher_public_key=self.identity[1])
         return pgback_env(postgres=self.services.postgres.get(source), s3=self.services.s3, **keys)
@@ -58,7 +61,7 @@ class Context:
         env = self.base_env(source=source)
         if self.scenario.settings_file is not None:
             env["PGBACK_CONFIG"] = str(self.scenario.settings_file)
-        for layer in (self.scenario.config, _materialized(overrides or {})):
+        for layer in (self.config, _materialized(overrides or {})):
             env.update({"PGBACK_" + key.upper(): env_value(v) for key, v in layer.items()})
         return env
 
@@ -68,7 +71,7 @@ class Context:
         return load_settings(
             env=self.base_env(),
             config_file=self.scenario.settings_file,
-            overrides={**self.scenario.config, **_materialized(overrides or {})},
+            overrides={**self.config, **_materialized(overrides or {})},
         )
 
     @contextmanager

@@ -40,6 +40,13 @@ class Scenario:
     age_identity: bool
     steps: tuple[Step, ...] = field(default_factory=tuple)
     settings_file: Path | None = None  # the team's own pgback settings (TOML), no secrets
+    # postgres service -> pinned major (15) or "oldest"/"newest"; unpinned services take the
+    # run's major (--postgres), or `default_versions` when the run names none
+    versions: dict[str, int | str] = field(default_factory=dict)
+    default_versions: dict[str, int | str] = field(default_factory=dict)
+    # the S3 servers whose features the scenario needs (None: any), and why
+    s3_servers: tuple[str, ...] | None = None
+    s3_reason: str = ""
 
     def source_lines(self, step: Step, context: int = 0) -> str:
         """The step's own lines in the file, for failure reports."""

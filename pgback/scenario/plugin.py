@@ -8,6 +8,10 @@ pytest-xdist every worker runs its own scenarios with its own servers, ports and
 
 This module imports only pytest at load time: it is loaded in every pytest run of an
 environment where pgback is installed, testbed extra or not.
+
+`--postgres 15,16,18 --s3 moto,seaweedfs,rclone` makes one item per combination
+(`readme-walkthrough[pg16-seaweedfs]`; `all` is every one this machine offers); `--compat-table
+FILE` writes the results as the compatibility table (pgback/scenario/compat.py).
 """
 
 from __future__ import annotations
@@ -18,6 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+# light modules only (no YAML parser, no servers): see above
+from pgback.scenario.compat import CompatTable
+from pgback.scenario.matrix import Combo, MatrixError, combinations, resolve
 
 if TYPE_CHECKING:
     from pgback.scenario.model import Scenario
@@ -42,6 +50,43 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=["local", "docker"],
         help="where scenario services run (default: local processes)",
     )
+    group.addoption(
+        "--postgres",
+        action="store",
+        default=None,
+        help="PostgreSQL majors for the scenarios, e.g. 15,16,18, or all (default: the "
+        "backend's one)",
+    )
+    group.addoption(
+        "--s3",
+        action="store",
+        default=None,
+        help="S3 servers for the scenarios, e.g. moto,seaweedfs,rclone, or all (default: moto)",
+    )
+    group.addoption(
+        "--compat-table",
+        action="store",
+        default=None,
+        metavar="FILE",
+        help="write the scenario results as the compatibility table into FILE "
+        "(docs/compatibility.md)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    backend = str(config.getoption("--backend"))
+    postgres, s3 = config.getoption("--postgres"), config.getoption("--s3")
+    try:
+        config.stash[_COMBOS] = combinations(backend, postgres, s3)
+    except MatrixError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    path = config.getoption("--compat-table")
+    if path and not hasattr(config, "workerinput"):  # the xdist controller (or no xdist)
+        table = CompatTable(Path(path), backend, config.stash[_COMBOS])
+        config.pluginmanager.register(table, "pgback-compat-table")
+
+
+_COMBOS = pytest.StashKey[list[Combo]]()
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
@@ -64,14 +109,21 @@ def _looks_like_a_scenario(path: Path) -> bool:
 
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        yield ScenarioItem.from_parent(self, name=self.path.stem)
+        combos = self.config.stash[_COMBOS]
+        for combo in combos:
+            name = self.path.stem if combo.is_default else f"{self.path.stem}[{combo.id}]"
+            yield ScenarioItem.from_parent(self, name=name, combo=combo)
 
 
 class ScenarioItem(pytest.Item):
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, combo: Combo, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.add_marker(pytest.mark.integration)
         self.scenario: Scenario | None = None
+        self.combo = combo
+        # read by the compatibility table in the controlling process (xdist passes them on)
+        self.user_properties.append(("pgback_scenario", self.path.stem))
+        self.user_properties.append(("pgback_combo", combo.id))
 
     def runtest(self) -> None:
         from pgback.main import testbed_missing
@@ -89,10 +141,19 @@ class ScenarioItem(pytest.Item):
         self.scenario = load_scenario(self.path)  # a ScenarioError names file:line
         if backend not in self.scenario.backends:
             pytest.skip(f"scenario declares backends {list(self.scenario.backends)}")
+        resolved = resolve(self.scenario, self.combo, backend)
+        if isinstance(resolved, str):
+            pytest.skip(resolved)
         lines: list[str] = []
         steps: list[StepResult] = []
         try:
-            run_scenario(self.scenario, backend=backend, out=lines.append, results=steps)
+            run_scenario(
+                self.scenario,
+                backend=backend,
+                combo=self.combo,
+                out=lines.append,
+                results=steps,
+            )
         finally:
             # each step with its outcome and duration, in --junitxml's <properties> too
             for result in steps:

@@ -16,6 +16,7 @@ from pathlib import Path
 from pyrage import x25519
 
 from pgback.scenario.context import Context
+from pgback.scenario.matrix import Combo, resolve
 from pgback.scenario.model import Scenario, ScenarioError, Step
 from pgback.scenario.providers import get_provider
 from pgback.scenario.providers.base import Services
@@ -46,6 +47,7 @@ class RunResult:
     backend: str
     steps: list[StepResult]
     seconds: float
+    combo: Combo = field(default_factory=Combo)
 
 
 Printer = Callable[[str], None]
@@ -55,6 +57,7 @@ def run_scenario(
     scenario: Scenario,
     *,
     backend: str = "local",
+    combo: Combo | None = None,
     keep: bool = False,
     out: Printer = print,
     verbose: bool = True,
@@ -66,19 +69,33 @@ def run_scenario(
         raise ScenarioError(
             f"scenario {scenario.name} does not run on the {backend} backend", path=scenario.path
         )
+    combo = combo or Combo()
+    resolved = resolve(scenario, combo, backend)
+    if isinstance(resolved, str):
+        raise ScenarioError(
+            f"scenario {scenario.name} cannot run on {combo.id}: {resolved}", path=scenario.path
+        )
     provider = get_provider(backend)
     workdir = Path(tempfile.mkdtemp(prefix=f"pgback-scenario-{scenario.name}-"))
     started = time.monotonic()
     results = [] if results is None else results
-    out(f"scenario {scenario.name} ({backend} backend): {scenario.description}")
+    where = backend if combo.is_default else f"{backend} backend, {combo.id}"
+    out(f"scenario {scenario.name} ({where}): {scenario.description}")
     try:
-        cm = provider.services(scenario.services, workdir)
+        cm = provider.services(
+            scenario.services, workdir, versions=resolved.versions, s3=resolved.s3
+        )
         services = cm.__enter__()
         try:
-            out(
-                f"  services up in {time.monotonic() - started:.1f}s: "
-                + ", ".join(scenario.services)
-            )
+            names = [
+                f"{name} (PostgreSQL {services.postgres[name].version})"
+                if name in services.postgres
+                else f"s3 ({resolved.s3})"
+                if name == "s3"
+                else name
+                for name in scenario.services
+            ]
+            out(f"  services up in {time.monotonic() - started:.1f}s: " + ", ".join(names))
             _run_steps(scenario, services, workdir, backend, results, out, verbose)
             if keep:
                 _print_keep(services, out)
@@ -89,7 +106,7 @@ def run_scenario(
         shutil.rmtree(workdir, ignore_errors=True)
     total = time.monotonic() - started
     out(f"scenario {scenario.name} passed: {len(results)} steps in {total:.1f}s")
-    return RunResult(scenario, backend, results, total)
+    return RunResult(scenario, backend, results, total, combo)
 
 
 def _run_steps(

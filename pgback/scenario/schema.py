@@ -15,6 +15,8 @@ from pgback.scenario.registry import STEPS, validate_step_args
 
 BACKENDS = ("local", "docker")
 SERVICES = ("postgres1", "postgres2", "s3", "sidecar")
+# what a postgres service may pin: a major, or one relative to the majors available
+VERSION_WORDS = ("oldest", "newest")
 _TOP_KEYS = {
     "description",
     "services",
@@ -63,7 +65,7 @@ def load_scenario(path: Path) -> Scenario:
             path=path,
             line=1,
         )
-    services = _string_list(data.get("services", []), "services", SERVICES, path)
+    services, pins = _services(data.get("services", []), path)
     backends = _string_list(data.get("backends", list(BACKENDS)), "backends", BACKENDS, path)
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
@@ -91,15 +93,78 @@ def load_scenario(path: Path) -> Scenario:
         age_identity=identity == "generate",
         steps=tuple(steps),
         settings_file=settings_file,
+        versions=pins["version"],
+        default_versions=pins["default_version"],
+        s3_servers=pins["s3_servers"],
+        s3_reason=pins["s3_reason"],
+    )
+
+
+def _services(value: Any, path: Path) -> tuple[list[str], dict[str, Any]]:
+    """`services` as a list of names, or a mapping of names to options:
+    postgresN: {version: 15|oldest|newest} or {default_version: ...}; s3: {servers: [...],
+    reason: why}."""
+    pins: dict[str, Any] = {
+        "version": {},
+        "default_version": {},
+        "s3_servers": None,
+        "s3_reason": "",
+    }
+    if not isinstance(value, dict):
+        return _string_list(value, "services", SERVICES, path), pins
+    line = value.get("__line__", 1)
+    names = [k for k in value if k != "__line__"]
+    _string_list(names, "services", SERVICES, path)
+    for name in names:
+        options = strip_lines(value[name] or {})
+        if not isinstance(options, dict):
+            raise ScenarioError(
+                f"services.{name} must be a mapping of options", path=path, line=line
+            )
+        allowed = {"version", "default_version"} if name.startswith("postgres") else set()
+        allowed |= {"servers", "reason"} if name == "s3" else set()
+        unknown = set(options) - allowed
+        if unknown:
+            raise ScenarioError(
+                f"services.{name}: unknown option(s) {', '.join(sorted(unknown))} "
+                f"(allowed: {', '.join(sorted(allowed)) or 'none'})",
+                path=path,
+                line=line,
+            )
+        for key in ("version", "default_version"):
+            if key in options:
+                pins[key][name] = _version_pin(options[key], f"services.{name}.{key}", path, line)
+        if "servers" in options:
+            servers = options["servers"]
+            if not isinstance(servers, list) or not all(isinstance(v, str) for v in servers):
+                raise ScenarioError(
+                    "services.s3.servers must be a list of names", path=path, line=line
+                )
+            pins["s3_servers"] = tuple(servers)
+            pins["s3_reason"] = str(options.get("reason", ""))
+    return names, pins
+
+
+def _version_pin(value: Any, where: str, path: Path, line: int) -> int | str:
+    if isinstance(value, int) and not isinstance(value, bool) and 9 < value < 100:
+        return value
+    if value in VERSION_WORDS:
+        return str(value)
+    raise ScenarioError(
+        f"{where} must be a PostgreSQL major (e.g. 15) or one of {', '.join(VERSION_WORDS)}, "
+        f"not {value!r}",
+        path=path,
+        line=line,
     )
 
 
 def _refuse_secrets(settings: dict[str, Any], where: str, path: Path) -> None:
-    found = sorted(set(settings) & SECRET_KEYS)
+    found = sorted(k for k in set(settings) & SECRET_KEYS if settings[k] not in SECRET_STANDINS)
     if found:
         raise ScenarioError(
             f"{where} sets the secret(s) {', '.join(found)}: a scenario file holds no secret; "
-            "give them in the environment (PGBACK_<KEY> or PGBACK_<KEY>_FILE)",
+            "give them in the environment (PGBACK_<KEY> or PGBACK_<KEY>_FILE), or `generate` "
+            "for a throwaway value made for the run",
             path=path,
             line=1,
         )

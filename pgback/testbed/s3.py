@@ -1,4 +1,7 @@
-"""A throwaway S3 endpoint: moto's server mode in a subprocess on loopback.
+"""Throwaway S3 endpoints: a server process on loopback; moto's server mode by default.
+
+`S3Process` is what every kind shares (ports, start with retries, readiness probe, log tail,
+clients); `S3Server` is moto; pgback/testbed/seaweedfs.py and rclone.py add the others.
 
 A subprocess (not moto's in-process decorators) so a test can stop or kill the endpoint in the
 middle of an upload, exactly as a real network outage would look to boto3.
@@ -37,14 +40,15 @@ from pgback.testbed.common import (
 )
 from pgback.testbed.ports import LOOPBACK, free_port
 
-__all__ = ["S3Client", "S3Server", "list_keys", "s3_client", "s3_server"]
+__all__ = ["S3Client", "S3Process", "S3Server", "list_keys", "s3_client", "s3_server"]
 
 # boto3's client type comes from the mypy_boto3_s3 stubs, which are not installable everywhere;
 # without them boto3.client() is typed Any anyway. The alias names the intent.
 S3Client: TypeAlias = Any
 
 START_ATTEMPTS = 5
-_PORT_TAKEN = "Address already in use"
+# Python's and Go's wording differ only in case
+_PORT_TAKEN = "address already in use"
 
 
 def s3_client(
@@ -69,23 +73,31 @@ def list_keys(client: S3Client, bucket: str, prefix: str = "") -> list[str]:
     return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
 
-class S3Server:
-    """One moto S3 server process. Nothing runs until start()."""
+class S3Process:
+    """One S3 server process. Nothing runs until start(). Subclasses say how to spawn it."""
 
     host: str = LOOPBACK
+    kind: str = "s3"
+    log_name: str = "s3.log"
+    # a fresh start after a stop serves nothing of before (moto keeps objects in memory)
+    volatile: bool = True
+    # moto accepts any credentials; servers that check them get their own
+    default_access_key: str = "testing"
+    default_secret_key: str = "testing"
+    stop_timeout: float = 10.0
 
     def __init__(
         self,
         *,
         port: int | None = None,
-        access_key: str = "testing",
-        secret_key: str = "testing",
+        access_key: str | None = None,
+        secret_key: str | None = None,
         region: str = "us-east-1",
         start_timeout: float = 30.0,
     ) -> None:
         self.port = port if port is not None else free_port()
-        self.access_key = access_key
-        self.secret_key = secret_key
+        self.access_key = access_key or self.default_access_key
+        self.secret_key = secret_key or self.default_secret_key
         self.region = region
         self.start_timeout = start_timeout
         self._port_fixed = port is not None
@@ -93,7 +105,7 @@ class S3Server:
         self._process: subprocess.Popen[bytes] | None = None
 
     def __repr__(self) -> str:
-        return f"S3Server({self.endpoint_url}, running={self.is_running()})"
+        return f"{type(self).__name__}({self.endpoint_url}, running={self.is_running()})"
 
     @property
     def endpoint_url(self) -> str:
@@ -103,7 +115,7 @@ class S3Server:
     def log_path(self) -> Path:
         if self._workdir is None:
             raise TestbedError("the S3 server has no working directory: call start() first")
-        return self._workdir / "moto.log"
+        return self._workdir / self.log_name
 
     @property
     def pid(self) -> int | None:
@@ -155,16 +167,17 @@ class S3Server:
             if self._wait_ready(log_offset):
                 self._port_fixed = True
                 return
-            self.port = free_port()  # lost a race for the port: try another
+            self.new_ports()  # lost a race for a port: try others
         raise TestbedError(f"no free port for the S3 server after {START_ATTEMPTS} attempts")
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop gracefully (SIGTERM); all buckets and objects are lost."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop gracefully (SIGTERM, then SIGKILL after `timeout`, by default the kind's
+        stop_timeout); a volatile server loses its buckets and objects."""
         if self._process is None:
             return
         self._process.terminate()
         try:
-            self._process.wait(timeout)
+            self._process.wait(self.stop_timeout if timeout is None else timeout)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
@@ -194,21 +207,47 @@ class S3Server:
 
     # --- internals --------------------------------------------------------------------------
 
+    @property
+    def workdir(self) -> Path:
+        if self._workdir is None:
+            raise TestbedError("the S3 server has no working directory: call start() first")
+        return self._workdir
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def process_env(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def new_ports(self) -> None:
+        """Pick fresh ports after losing a race for one."""
+        self.port = free_port()
+
+    def ready(self) -> bool:
+        """True once the server serves S3 requests (any HTTP answer, unless overridden)."""
+        return _http_answers(self.host, self.port)
+
     def _spawn(self) -> None:
-        argv = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
+                self.argv(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.process_env(),
+                cwd=self.workdir,
             )
 
     def _wait_ready(self, log_offset: int) -> bool:
         """True once HTTP answers; False if the port was taken; raises on any other failure."""
         deadline = time.monotonic() + self.start_timeout
-        while not _http_answers(self.host, self.port):
+        while not self.ready():
             if not self.is_running():
                 self._process = None
-                if not self._port_fixed and _PORT_TAKEN in read_from(self.log_path, log_offset):
+                if (
+                    not self._port_fixed
+                    and _PORT_TAKEN in read_from(self.log_path, log_offset).lower()
+                ):
                     return False
                 self._fail("exited during start-up")
             if time.monotonic() > deadline:
@@ -218,8 +257,21 @@ class S3Server:
         return True
 
     def _fail(self, what: str) -> None:
-        message = f"moto S3 server on {self.endpoint_url} {what}"
-        raise TestbedError(with_log(message, "moto.log", self.log_tail()))
+        message = f"{self.kind} S3 server on {self.endpoint_url} {what}"
+        raise TestbedError(with_log(message, self.log_name, self.log_tail()))
+
+
+class S3Server(S3Process):
+    """moto's S3 server mode: the most faithful to AWS here; everything in memory."""
+
+    kind = "moto"
+    log_name = "moto.log"
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
+
+    def process_env(self) -> dict[str, str]:
+        return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
 @contextmanager

@@ -30,3 +30,19 @@ def test_the_engine_sees_the_jump_through_datetime_now() -> None:
         seen = datetime.now(UTC)
 
     assert seen - datetime.now(UTC) > timedelta(days=29)
+
+
+def test_request_signing_keeps_the_real_time_while_the_engine_jumps() -> None:
+    import botocore.compat
+
+    clock = VirtualClock()
+    with clock.patching():
+        clock.advance(timedelta(days=2))
+        engine_sees = datetime.now(UTC)
+        signing_sees = botocore.compat.get_current_datetime()  # SigV4's X-Amz-Date
+
+    real_now = datetime.now(UTC).replace(tzinfo=None)
+    assert engine_sees - datetime.now(UTC) > timedelta(days=1)
+    assert abs(signing_sees - real_now) < timedelta(seconds=5)
+    # and afterwards botocore uses the datetime module again
+    assert botocore.compat.datetime is __import__("datetime")

@@ -16,6 +16,11 @@ class PostgresService(Protocol):
     user: str
     password: str
 
+    @property
+    def version(self) -> int:
+        """The server's major version (e.g. 17)."""
+        ...
+
     def query(
         self, statement: str, params: Any = None, *, dbname: str = "postgres"
     ) -> list[tuple[Any, ...]]: ...
@@ -66,7 +71,7 @@ class SidecarService(Protocol):
 class Services:
     postgres: dict[str, PostgresService]
     s3: S3Service | None
-    client_bindir: Path  # pg_dump/pg_restore/psql used by in-process engine steps
+    # in-process engine steps choose their client tools per server, as pgback does
     sidecar: SidecarService | None = None
     # how the sidecar (inside the network) reaches each service, when there is one
     internal_hosts: dict[str, tuple[str, int]] = field(default_factory=dict)
@@ -93,6 +98,14 @@ class Services:
 class Provider(Protocol):
     name: str
 
-    def services(self, wanted: tuple[str, ...], workdir: Path) -> AbstractContextManager[Services]:
-        """Start the wanted services; stop and remove everything on exit, even after errors."""
+    def services(
+        self,
+        wanted: tuple[str, ...],
+        workdir: Path,
+        *,
+        versions: dict[str, int | None] | None = None,
+        s3: str | None = None,
+    ) -> AbstractContextManager[Services]:
+        """Start the wanted services (postgres ones of `versions`' majors, None: the default;
+        `s3` names the S3 server); stop and remove everything on exit, even after errors."""
         ...

@@ -1,4 +1,5 @@
-"""The local backend: real PostgreSQL processes and a moto S3 server, from pgback.testbed."""
+"""The local backend: real PostgreSQL processes of the asked majors and an S3 server process
+(moto, SeaweedFS or rclone), from pgback.testbed."""
 
 from __future__ import annotations
 
@@ -9,16 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from pgback.scenario.providers.base import PostgresService, Services
-from pgback.testbed.pginstall import find_bindir
+from pgback.testbed.majors import install_for
 from pgback.testbed.postgres import postgres_server
 from pgback.testbed.proxy import CuttableProxy
-from pgback.testbed.s3 import S3Server, s3_server
+from pgback.testbed.s3 import S3Process
+from pgback.testbed.s3kinds import DEFAULT_S3, s3_server_of
 
 
 class ProxiedS3:
-    """moto behind a proxy that can cut the network without losing moto's in-memory objects."""
+    """An S3 server behind a proxy that can cut the network without losing its objects (moto
+    keeps them in memory)."""
 
-    def __init__(self, server: S3Server) -> None:
+    def __init__(self, server: S3Process) -> None:
         self._server = server
         self._proxy = CuttableProxy(server.host, server.port)
         self.endpoint_url = self._proxy.endpoint_url
@@ -55,8 +58,16 @@ class LocalProvider:
     name = "local"
 
     @contextmanager
-    def services(self, wanted: tuple[str, ...], workdir: Path) -> Iterator[Services]:
+    def services(
+        self,
+        wanted: tuple[str, ...],
+        workdir: Path,
+        *,
+        versions: dict[str, int | None] | None = None,
+        s3: str | None = None,
+    ) -> Iterator[Services]:
         del workdir  # the test bed keeps its servers in their own temporary directories
+        versions = versions or {}
         # one superuser password for every server, as in the seed's compose file: importing
         # postgres1's globals into postgres2 by hand then keeps postgres2 reachable
         password = secrets.token_urlsafe(18)
@@ -64,10 +75,12 @@ class LocalProvider:
             postgres: dict[str, PostgresService] = {}
             for name in wanted:
                 if name.startswith("postgres"):
-                    postgres[name] = stack.enter_context(postgres_server(password=password))
-            s3 = None
+                    major = versions.get(name)
+                    bindir = install_for(major).bindir if major is not None else None
+                    server = postgres_server(bindir=bindir, password=password)
+                    postgres[name] = stack.enter_context(server)
+            proxied = None
             if "s3" in wanted:
-                proxied = ProxiedS3(stack.enter_context(s3_server()))
+                proxied = ProxiedS3(stack.enter_context(s3_server_of(s3 or DEFAULT_S3)))
                 stack.callback(proxied.close)
-                s3 = proxied
-            yield Services(postgres=postgres, s3=s3, client_bindir=find_bindir())
+            yield Services(postgres=postgres, s3=proxied)

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from pgback.adapters import pgclients
 from pgback.adapters.postgres import ConnParams
 from pgback.scenario.context import Context
 from pgback.scenario.registry import StepFailed, step
@@ -47,8 +48,11 @@ def _client(
 ) -> None:
     pg = ctx.services.pg(args["server"])
     conn = ConnParams(host=pg.host, port=pg.port, user=pg.user, password=Secret(pg.password))
+    # the user's own tools for that server: its major, as pgback would pick them
+    tools = pgclients.for_server(None, f"{pg.version}", (program,))
+    ctx.note(f"{program} {tools.install.describe()}")
     argv = [
-        str(ctx.services.client_bindir / program),
+        tools.program(program),
         "-d",
         args.get("dbname", "postgres"),
         *flags,
