@@ -29,6 +29,7 @@ from pgback.config.settings import (
 from pgback.errors import Interrupted, PgbackError, UsageError
 from pgback.logs import setup_logging
 from pgback.render import (
+    purge_json,
     render_config,
     render_keys,
     render_keys_markdown,
@@ -107,7 +108,10 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.purge import run_purge
 
     outcomes = run_purge(settings, dry_run=args.dry_run)
-    print(render_purge(outcomes, dry_run=args.dry_run), end="")
+    if args.json:
+        print(json.dumps(purge_json(outcomes), indent=2))
+    else:
+        print(render_purge(outcomes, dry_run=args.dry_run), end="")
     return EXIT_OK
 
 
@@ -268,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument(
         "--dry-run", action="store_true", help="print keep/remove and why, delete nothing"
     )
+    cmd.add_argument("--json", action="store_true", help="one object per set, newest first")
     cmd = add("download", cmd_download, "fetch a set into a directory")
     cmd.add_argument("set", help="set id or 'latest'")
     cmd.add_argument("--dest", required=True, help="directory to write into")

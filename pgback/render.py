@@ -116,6 +116,18 @@ def render_purge(outcomes: list[PurgeOutcome], *, dry_run: bool) -> str:
     return table(["SET", "ACTION", "REASON"], rows)
 
 
+def purge_json(outcomes: list[PurgeOutcome]) -> list[dict[str, Any]]:
+    """`purge --json`: one object per set, newest first, with every reason."""
+    return [
+        {
+            "set": o.decision.set_id,
+            "action": "keep" if o.decision.keep else "remove",
+            "reasons": list(o.decision.reasons),
+        }
+        for o in outcomes
+    ]
+
+
 def render_verify(set_id: str, checks: list[FileCheck]) -> str:
     rows = [["OK" if c.ok else "FAILED", c.entry.kind, c.entry.name, c.detail] for c in checks]
     return f"set {set_id}\n" + table(["RESULT", "KIND", "NAME", "DETAIL"], rows)

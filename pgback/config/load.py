@@ -227,6 +227,10 @@ def _cross_checks(s: Settings) -> list[str]:
         error = validate_cron(s.backup_cron, s.cron_timezone)
         if error:
             problems.append(f"backup_cron {s.backup_cron!r}: {error}")
+    calendar = (s.keep_daily, s.keep_weekly, s.keep_monthly, s.keep_yearly)
+    if any(calendar) and not _valid_zone(s.retention_zone):
+        which = "retention_timezone" if s.retention_timezone else "cron_timezone"
+        problems.append(f"{which} {s.retention_zone!r}: not a time zone (like UTC or Europe/Paris)")
     if s.health_listen and not _valid_listen(s.health_listen):
         problems.append(f"health_listen {s.health_listen!r}: expected HOST:PORT")
     overlap = set(s.include_dbs) & set(s.exclude_dbs)
@@ -248,3 +252,13 @@ def _valid_recipient(key: str) -> bool:
 def _valid_listen(text: str) -> bool:
     _host, sep, port = text.rpartition(":")
     return bool(sep) and port.isdigit() and 0 < int(port) < 65536
+
+
+def _valid_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # local: like the other validators
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True

@@ -234,6 +234,24 @@ class Settings:
     keep_last: int | None = _key(
         None, p.as_opt_int, "keep only the N newest complete sets", RETENTION
     )
+    keep_daily: int | None = _key(
+        None, p.as_opt_int, "keep the newest set of each of the last N days", RETENTION
+    )
+    keep_weekly: int | None = _key(
+        None, p.as_opt_int, "keep the newest set of each of the last N ISO weeks", RETENTION
+    )
+    keep_monthly: int | None = _key(
+        None, p.as_opt_int, "keep the newest set of each of the last N months", RETENTION
+    )
+    keep_yearly: int | None = _key(
+        None, p.as_opt_int, "keep the newest set of each of the last N years", RETENTION
+    )
+    retention_timezone: str | None = _key(
+        None,
+        p.as_opt_str,
+        "time zone of the keep_daily...keep_yearly periods (default: cron_timezone)",
+        RETENTION,
+    )
     # sidecar
     backup_cron: str | None = _key(
         None, p.as_opt_str, "cron expression for `serve`", SIDECAR, aliases=("BACKUP_CRON",)
@@ -288,7 +306,14 @@ class Settings:
 
     @property
     def purge_policy_set(self) -> bool:
-        return self.purge_older_than is not None or self.keep_last is not None
+        limits = (self.purge_older_than, self.keep_last)
+        calendar = (self.keep_daily, self.keep_weekly, self.keep_monthly, self.keep_yearly)
+        return any(value is not None for value in limits + calendar)
+
+    @property
+    def retention_zone(self) -> str:
+        """The time zone calendar retention counts days in."""
+        return self.retention_timezone or self.cron_timezone
 
     def redacted(self) -> dict[str, Any]:
         """Every key with its effective value, secrets replaced by `***`."""
