@@ -19,6 +19,7 @@ from pgback.config.settings import (
     DECRYPTION,
     DUMP,
     ENCRYPTION,
+    NOTIFY,
     OUTPUT,
     RETENTION,
     SIDECAR,
@@ -57,12 +58,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
-    from pgback.actions.backup import run_backup
+    from pgback.actions.reporting import reported_backup
     from pgback.actions.signals import cancel_on_stop_signals
 
     with cancel_on_stop_signals() as (cancel, received):
         try:
-            result = run_backup(settings, cancel=cancel)
+            result = reported_backup(settings, cancel=cancel)
         except PgbackError:
             if not received:
                 raise
@@ -185,7 +186,18 @@ def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
 # the settings each command uses: its --help lists only these
 _EVERYTHING = GROUPS
 _COMMAND_GROUPS: dict[str, tuple[str, ...]] = {
-    "backup": (CONNECTION, TOOLS, DUMP, ENCRYPTION, DECRYPTION, STORAGE, RETENTION, STATE, OUTPUT),
+    "backup": (
+        CONNECTION,
+        TOOLS,
+        DUMP,
+        ENCRYPTION,
+        DECRYPTION,
+        STORAGE,
+        RETENTION,
+        NOTIFY,
+        STATE,
+        OUTPUT,
+    ),
     "list": (STORAGE, OUTPUT),
     "show": (STORAGE, OUTPUT),
     "purge": (STORAGE, RETENTION, OUTPUT),

@@ -193,6 +193,15 @@ def render_metrics(status: Status | None, healthy: bool) -> str:
             int(status.state == STATE_RUNNING),
         ),
     ]
+    if status.ping_failures_total is not None:  # only when a ping_url is set
+        samples.append(
+            (
+                "pgback_ping_failures_total",
+                "counter",
+                "start/success/failure pings that could not be delivered",
+                status.ping_failures_total,
+            )
+        )
     lines: list[str] = []
     for name, kind, help_text, value in samples:
         lines.append(f"# HELP {name} {help_text}")

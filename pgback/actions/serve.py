@@ -38,6 +38,7 @@ from pgback.actions.catalog import scan_sets
 from pgback.actions.context import utc_now
 from pgback.actions.health_server import HealthServer
 from pgback.actions.hooks import run_hook
+from pgback.actions.reporting import Reporter
 from pgback.actions.signals import stop_then_abort_on_signals
 from pgback.actions.status import (
     STATE_IDLE,
@@ -48,11 +49,10 @@ from pgback.actions.status import (
     read_status,
     write_status,
 )
-from pgback.config import SECRET_KEYS, Settings
+from pgback.config import Settings
 from pgback.durations import format_duration
 from pgback.errors import ConfigError, LockedError, PgbackError
-from pgback.notify import FAILURE, SUCCESS, Event, Notifier
-from pgback.process import mask
+from pgback.notify import FAILURE, SUCCESS
 from pgback.progress import human_size
 from pgback.schedule import missed_fires, next_fire, seconds_until
 from pgback.storage import open_storage
@@ -68,7 +68,6 @@ MAX_WAIT_CHUNK = 60.0
 IDLE_WAIT = 3600.0  # cron disabled: nothing to wake up for but a stop request
 SUPERVISE_POLL = 0.1  # seconds between checks of "stop requested?" while a backup runs
 CANCEL_TIMEOUT = 60.0  # after cancel: how long to wait for the engine's cleanup before exiting
-STOPPING_NOTIFY_TIMEOUT = 5.0  # a cancelled run's notifications: Docker's stop timeout runs
 
 Clock = Callable[[], datetime]
 Wait = Callable[[float], bool]
@@ -124,10 +123,7 @@ class Scheduler:
         self.runs = 0  # attempts made by this process (for max_runs)
         self._status_lock = threading.Lock()
         self.status = self._initial_status()
-        self._secrets = [
-            value.reveal() for name in SECRET_KEYS if (value := getattr(settings, name))
-        ]
-        self.notifier = Notifier.from_settings(settings)
+        self.reporter = Reporter(settings)
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -263,6 +259,8 @@ class Scheduler:
     def _attempt(self, started: datetime, cancel: threading.Event) -> None:
         """The worker: hooks, backup, status, notifications. Never raises."""
         try:
+            if not self.reporter.start(started):
+                self._ping_failed()
             record = self._backup(started, cancel)
             if record is None or (cancel.is_set() and not record.success):
                 return  # skipped (lock held), or cancelled: the supervisor records it
@@ -310,9 +308,10 @@ class Scheduler:
         return sum(1 for s in sets if any(naming.is_manifest(o.key) for o in s.objects))
 
     def _describe(self, exc: BaseException) -> str:
-        text = str(exc) if isinstance(exc, PgbackError) else f"{type(exc).__name__}: {exc}"
-        # engine messages are already masked; this also covers third-party exception texts
-        return mask(" ".join(text.split()), self._secrets) or type(exc).__name__
+        return self.reporter.describe(exc)
+
+    def _ping_failed(self) -> None:
+        self._update(ping_failures_total=(self.status.ping_failures_total or 0) + 1)
 
     def _record(self, record: RunRecord) -> None:
         status = self.status
@@ -364,12 +363,9 @@ class Scheduler:
                 run_hook(hook, what="post-backup hook", cancel=cancel, env=env)
             except PgbackError as exc:
                 log.warning("%s", self._describe(exc))
-        context = {
-            "upload_prefix": self.settings.upload_prefix,
-            "consecutive_failures": self.status.consecutive_failures,
-        }
-        event = Event(outcome, record.to_json(), context)
-        self.notifier.notify(event, timeout=None if cancel is not None else STOPPING_NOTIFY_TIMEOUT)
+        failures = self.status.consecutive_failures
+        if not self.reporter.finish(record, stopping=cancel is None, consecutive_failures=failures):
+            self._ping_failed()
 
     # --- status -------------------------------------------------------------------------------
 
@@ -394,6 +390,9 @@ class Scheduler:
             runs_total=previous.runs_total,
             skipped_total=previous.skipped_total,
             sets_kept=previous.sets_kept,
+            ping_failures_total=(previous.ping_failures_total or 0)
+            if self.settings.ping_url
+            else None,
         )
 
     def _update(self, **changes: Any) -> None:

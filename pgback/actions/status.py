@@ -84,9 +84,10 @@ class Status:
     skipped_total: int = 0
     sets_kept: int | None = None
     updated_at: datetime | None = None
+    ping_failures_total: int | None = None  # None: no ping_url (left out of the file)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "version": FORMAT_VERSION,
             "state": self.state,
             "pid": self.pid,
@@ -105,6 +106,9 @@ class Status:
             "sets_kept": self.sets_kept,
             "updated_at": _iso(self.updated_at),
         }
+        if self.ping_failures_total is not None:
+            data["ping_failures_total"] = self.ping_failures_total
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Status:
@@ -127,6 +131,7 @@ class Status:
             skipped_total=int(data.get("skipped_total", 0)),
             sets_kept=data.get("sets_kept"),
             updated_at=_parse(data.get("updated_at")),
+            ping_failures_total=data.get("ping_failures_total"),
         )
 
 

@@ -221,6 +221,8 @@ def _cross_checks(s: Settings) -> list[str]:
             problems.append(f"s3_endpoint {s.s3_endpoint!r}: not a URL like https://host:port")
     if s.webhook_url and urlparse(s.webhook_url).scheme not in ("http", "https"):
         problems.append(f"webhook_url {s.webhook_url!r}: must be an http(s) URL")
+    if s.ping_url and urlparse(s.ping_url.reveal()).scheme not in ("http", "https"):
+        problems.append("ping_url: must be an http(s) URL (like https://hc-ping.com/UUID)")
     if s.backup_cron:
         from pgback.schedule import validate_cron  # local: keeps config importable alone
 

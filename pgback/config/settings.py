@@ -20,6 +20,7 @@ DECRYPTION = "decryption"
 STORAGE = "storage"
 RETENTION = "retention"
 SIDECAR = "sidecar"
+NOTIFY = "notifications"
 STATE = "local state"
 OUTPUT = "output"
 GROUPS = (
@@ -31,6 +32,7 @@ GROUPS = (
     STORAGE,
     RETENTION,
     SIDECAR,
+    NOTIFY,
     STATE,
     OUTPUT,
 )
@@ -277,11 +279,26 @@ class Settings:
     post_backup_hook: tuple[str, ...] = _key(
         (), p.as_list, "command run after each backup (argv, comma-separated)", SIDECAR
     )
-    webhook_url: str | None = _key(
-        None, p.as_opt_str, "URL POSTed a JSON event after each run", SIDECAR
-    )
     stop_grace_period: timedelta = _key(
         timedelta(seconds=30), p.as_duration, "on SIGTERM, time left to a running backup", SIDECAR
+    )
+    # notifications
+    webhook_url: str | None = _key(
+        None, p.as_opt_str, "URL POSTed a JSON event after each run", NOTIFY
+    )
+    ping_url: Secret | None = _key(
+        None,
+        p.as_secret,
+        "dead-man ping: requested when a backup starts, succeeds (the URL) and fails",
+        NOTIFY,
+        secret=True,
+    )
+    ping_method: str = _key("post", p.choice("post", "get"), "POST (with a body) or GET", NOTIFY)
+    ping_style: str = _key(
+        "healthchecks",
+        p.choice("healthchecks", "cronitor", "uptime-kuma"),
+        "healthchecks (URL/start, URL, URL/fail), cronitor (?state=) or uptime-kuma (?status=)",
+        NOTIFY,
     )
     # local state
     lock_file: str | None = _key(
@@ -303,6 +320,8 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     # things worth saying that do not stop the run (a misspelled PGBACK_ variable...)
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    # the [[servers]] entry these settings were made for (pgback.config.servers), else None
+    server: str | None = None
 
     @property
     def purge_policy_set(self) -> bool:

@@ -131,6 +131,7 @@ def test_load_settings_every_secret_key_accepts_a_file(tmp_path: Path) -> None:
     identity = str(x25519.Identity.generate())
     values = {name: f"value-of-{name}" for name in SECRET_KEYS}
     values["cipher_private_key"] = identity
+    values["ping_url"] = "https://hc-ping.com/value-of-ping_url"  # must be an http(s) URL
     env = {}
     for name, value in values.items():
         path = tmp_path / name
