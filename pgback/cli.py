@@ -14,6 +14,7 @@ from typing import Any
 
 from pgback import __version__
 from pgback.config import GROUPS, KEYS, Settings, keys_in, load_settings, secret_from_env
+from pgback.config.servers import select_servers
 from pgback.config.settings import (
     CONNECTION,
     DECRYPTION,
@@ -58,12 +59,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
-    from pgback.actions.reporting import reported_backup
+    from pgback.actions.fleet import backup_servers
     from pgback.actions.signals import cancel_on_stop_signals
 
+    targets = select_servers(settings, args.server, command="backup", every=True)
     with cancel_on_stop_signals() as (cancel, received):
         try:
-            result = reported_backup(settings, cancel=cancel)
+            results = backup_servers(targets, cancel=cancel)
         except PgbackError:
             if not received:
                 raise
@@ -74,9 +76,10 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
             )
             stopped.exit_code = 128 + received[0]
             raise stopped from None
-    print(result.set_id)
-    if result.purge:
-        print(render_purge(result.purge, dry_run=False), end="")
+    for target, result in results:
+        print(f"{target.server} {result.set_id}" if target.server else result.set_id)
+        if result.purge:
+            print(render_purge(result.purge, dry_run=False), end="")
     return EXIT_OK
 
 
@@ -85,11 +88,17 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.context import utc_now
     from pgback.storage import open_storage
 
-    sets = scan_sets(open_storage(settings), settings.upload_prefix)
+    listed: list[dict[str, Any]] = []
+    for target in select_servers(settings, args.server, command="list", every=True):
+        sets = scan_sets(open_storage(target), target.upload_prefix)
+        if args.json:
+            server = {"server": target.server} if target.server else {}
+            listed += [{**server, **item} for item in set_list_json(sets)]
+        else:
+            heading = f"server {target.server}:\n" if settings.servers and not args.server else ""
+            print(heading + render_set_list(sets, utc_now()), end="")
     if args.json:
-        print(json.dumps(set_list_json(sets), indent=2, ensure_ascii=False))
-    else:
-        print(render_set_list(sets, utc_now()), end="")
+        print(json.dumps(listed, indent=2, ensure_ascii=False))
     return EXIT_OK
 
 
@@ -97,6 +106,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.catalog import resolve_manifest
     from pgback.storage import open_storage
 
+    settings = select_servers(settings, args.server, command="show")[0]
     manifest = resolve_manifest(open_storage(settings), settings.upload_prefix, args.set)
     if args.json:
         print(manifest.to_json(), end="")
@@ -108,17 +118,24 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.purge import run_purge
 
-    outcomes = run_purge(settings, dry_run=args.dry_run)
+    planned: list[dict[str, Any]] = []
+    for target in select_servers(settings, args.server, command="purge", every=True):
+        outcomes = run_purge(target, dry_run=args.dry_run)
+        if args.json:
+            server = {"server": target.server} if target.server else {}
+            planned += [{**server, **item} for item in purge_json(outcomes)]
+        else:
+            heading = f"server {target.server}:\n" if settings.servers and not args.server else ""
+            print(heading + render_purge(outcomes, dry_run=args.dry_run), end="")
     if args.json:
-        print(json.dumps(purge_json(outcomes), indent=2))
-    else:
-        print(render_purge(outcomes, dry_run=args.dry_run), end="")
+        print(json.dumps(planned, indent=2))
     return EXIT_OK
 
 
 def cmd_download(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.download import run_download
 
+    settings = select_servers(settings, args.server, command="download")[0]
     for item in run_download(settings, args.set, args.dest, decrypt=args.decrypt):
         print(item.path)
     return EXIT_OK
@@ -138,6 +155,7 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
         jobs=args.jobs,
         globals=not args.no_globals,
     )
+    settings = select_servers(settings, args.server, command="restore")[0]
     result = run_restore(settings, args.set, options)
     print(f"restored set {result.set_id}: {', '.join(result.databases) or 'no database'}")
     return EXIT_OK
@@ -146,6 +164,7 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.verify import run_verify
 
+    settings = select_servers(settings, args.server, command="verify")[0]
     set_id, checks = run_verify(settings, args.set)
     print(render_verify(set_id, checks), end="")
     failed = [c for c in checks if not c.ok]
@@ -210,6 +229,10 @@ _COMMAND_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
+# the commands that act on one server's sets (`--server NAME`)
+_SERVER_COMMANDS = ("backup", "list", "show", "purge", "download", "restore", "verify")
+
+
 def _add_settings_flags(cmd: argparse.ArgumentParser, groups: tuple[str, ...]) -> None:
     """The settings of these groups as flags, one argument group each. Secrets have none: they
     come from the environment, files or the config file, so they never show in `ps`."""
@@ -272,6 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help, description=help + "." + _secrets_note(groups))
         cmd.set_defaults(handler=handler)
         _add_settings_flags(cmd, groups)
+        if name in _SERVER_COMMANDS:
+            cmd.add_argument(
+                "--server",
+                default=None,
+                metavar="NAME",
+                help="one of the configuration's [[servers]]"
+                + (" (default: every one)" if name in ("backup", "list", "purge") else ""),
+            )
         return cmd
 
     add("backup", cmd_backup, "dump globals, configuration and databases into a new set")

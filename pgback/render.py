@@ -138,6 +138,13 @@ def render_config(settings: Settings) -> str:
         [name, "" if value is None else str(value), settings.sources.get(name, "default")]
         for name, value in settings.redacted().items()
     ]
+    for entry in settings.servers:  # each [[servers]] table's own keys, secrets as ***
+        for name, value in entry.values.items():
+            shown = shown_value(KEYS[name], value)
+            source = entry.sources.get(name, "file")
+            rows.append(
+                [f"servers.{entry.name}.{name}", "" if shown is None else str(shown), source]
+            )
     return table(["KEY", "VALUE", "FROM"], rows)
 
 

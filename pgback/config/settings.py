@@ -76,6 +76,16 @@ def _key(
 
 
 @dataclass(frozen=True)
+class ServerEntry:
+    """One `[[servers]]` table of the settings file: a name and its server-level keys, parsed
+    (pgback.config.servers reads and applies them)."""
+
+    name: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Settings:
     # where to connect (libpq's PG* variables work too; these override them)
     host: str | None = _key(
@@ -320,7 +330,8 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     # things worth saying that do not stop the run (a misspelled PGBACK_ variable...)
     warnings: tuple[str, ...] = field(default=(), compare=False)
-    # the [[servers]] entry these settings were made for (pgback.config.servers), else None
+    # the file's [[servers]] tables; and the one these settings were made for, if any
+    servers: tuple[ServerEntry, ...] = field(default=(), compare=False)
     server: str | None = None
 
     @property
