@@ -144,6 +144,7 @@ def cmd_download(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.restore import RestoreOptions, run_restore, target_from
 
+    settings = select_servers(settings, args.server, command="restore")[0]
     target = target_from(
         args.target or os.environ.get("PGBACK_TARGET", ""),
         secret_from_env("PGBACK_TARGET_PASSWORD"),
@@ -155,7 +156,6 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
         jobs=args.jobs,
         globals=not args.no_globals,
     )
-    settings = select_servers(settings, args.server, command="restore")[0]
     result = run_restore(settings, args.set, options)
     print(f"restored set {result.set_id}: {', '.join(result.databases) or 'no database'}")
     return EXIT_OK
