@@ -1,4 +1,4 @@
-from pgback.cli import main
+from pgback.main import main
 
 if __name__ == "__main__":
     main()

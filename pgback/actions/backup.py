@@ -7,26 +7,22 @@ what this run stored, and never writes the manifest.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import io
-import os
-import re
-import signal
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any, Protocol
+from typing import Any
 
 from pgback import __version__, naming
 from pgback.actions import purge as purge_action
 from pgback.actions.context import conn_params, log, program, utc_now
 from pgback.actions.locking import backup_lock
-from pgback.adapters import compression, crypto
+from pgback.actions.upload import UploadPlan, upload, upload_child
+from pgback.adapters import crypto
 from pgback.adapters.postgres import (
     ConnParams,
     dbname_arg,
@@ -50,17 +46,10 @@ from pgback.manifest import (
     FileEntry,
     Manifest,
 )
-from pgback.process import Child
 from pgback.progress import Progress, human_size
 from pgback.storage import open_storage
 from pgback.storage.base import Storage
-from pgback.streams import HashingWriter, copy_stream
 
-# pg_dump writes its archive in small pieces; a 1 MiB pipe (Linux's default is 64 KiB, and
-# 1 MiB is the default pipe-max-size for unprivileged processes) lets each read take more at a
-# time, and reading the pipe's file descriptor directly takes what is there instead of looping
-# until a full read: fewer wake-ups and system calls on both sides of the pipe.
-PIPE_SIZE = 1024 * 1024
 # how long a run waits for the next second when its set id is taken
 SAME_SECOND_WAIT = 2.0
 
@@ -70,65 +59,6 @@ class BackupResult:
     set_id: str
     manifest: Manifest
     purge: list[purge_action.PurgeOutcome] = field(default_factory=list)
-
-
-@dataclass
-class _Plan:
-    """Everything a file upload needs to know, decided once per run."""
-
-    storage: Storage
-    set_prefix: str
-    compress: bool
-    level: int
-    recipients: list[Any]
-    encryption: Encryption
-    cancel: threading.Event
-    progress: Progress
-
-
-class Readable(Protocol):
-    """A dump's output: pg_dump's pipe, or the bytes of a small file (io.BytesIO)."""
-
-    def read(self, size: int = -1, /) -> bytes: ...
-
-    def readinto(self, buffer: memoryview, /) -> int: ...
-
-
-class PipeReader:
-    """A program's output pipe read in big pieces (see PIPE_SIZE): whatever is there, at most
-    `size`; b"" at the end."""
-
-    def __init__(self, pipe: IO[bytes]) -> None:
-        self._fd = pipe.fileno()
-        set_size = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only; best effort
-        if set_size is not None:
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(self._fd, set_size, PIPE_SIZE)
-
-    def read(self, size: int = -1, /) -> bytes:
-        return os.read(self._fd, size if size > 0 else PIPE_SIZE)
-
-    def readinto(self, buffer: memoryview, /) -> int:
-        """Straight into the caller's buffer: no bytes object, no copy."""
-        return os.readv(self._fd, [buffer])
-
-
-class _CancellableReader:
-    """Stops the stream as soon as the run is cancelled (SIGTERM, a sibling failed)."""
-
-    def __init__(self, inner: Readable, cancel: threading.Event) -> None:
-        self._inner = inner
-        self._cancel = cancel
-
-    def read(self, size: int = -1) -> bytes:
-        if self._cancel.is_set():
-            raise Interrupted("backup cancelled")
-        return self._inner.read(size)
-
-    def readinto(self, buffer: memoryview) -> int:
-        if self._cancel.is_set():
-            raise Interrupted("backup cancelled")
-        return self._inner.readinto(buffer)
 
 
 def run_backup(
@@ -239,7 +169,7 @@ def _backup_set(
 
 def _encryption_plan(
     settings: Settings, storage: Storage, prefix: str, cancel: threading.Event
-) -> tuple[_Plan, FileEntry | None]:
+) -> tuple[UploadPlan, FileEntry | None]:
     recipients: list[Any] = []
     encryption = Encryption()
     identity_entry: FileEntry | None = None
@@ -258,7 +188,7 @@ def _encryption_plan(
         )
         # the recipient is public; recording it lets `show` say which key a set used
         encryption = Encryption("passphrase", (recipient,))
-    plan = _Plan(
+    plan = UploadPlan(
         storage=storage,
         set_prefix=prefix,
         compress=settings.compress == "zstd",
@@ -274,7 +204,7 @@ def _encryption_plan(
 def _dump_everything(
     settings: Settings,
     params: ConnParams,
-    plan: _Plan,
+    plan: UploadPlan,
     databases: list[str],
     warnings: list[str],
 ) -> list[FileEntry]:
@@ -285,7 +215,7 @@ def _dump_everything(
     with ThreadPoolExecutor(max_workers=settings.jobs, thread_name_prefix="dump") as pool:
         futures: dict[Future[FileEntry], str] = {
             pool.submit(
-                _upload_child,
+                upload_child,
                 plan,
                 KIND_DATABASE,
                 db,
@@ -310,7 +240,7 @@ def _dump_everything(
     return small + [results[db] for db in databases]
 
 
-def _stop_all(plan: _Plan, futures: dict[Future[FileEntry], str]) -> None:
+def _stop_all(plan: UploadPlan, futures: dict[Future[FileEntry], str]) -> None:
     plan.cancel.set()  # running dumps stop at their next read; their uploads abort
     for future in futures:
         future.cancel()
@@ -318,7 +248,7 @@ def _stop_all(plan: _Plan, futures: dict[Future[FileEntry], str]) -> None:
 
 
 def _dump_globals_and_config(
-    settings: Settings, params: ConnParams, plan: _Plan, warnings: list[str]
+    settings: Settings, params: ConnParams, plan: UploadPlan, warnings: list[str]
 ) -> list[FileEntry]:
     files = [_dump_globals(settings, params, plan)]
     config = read_instance_config(params)
@@ -331,18 +261,18 @@ def _dump_globals_and_config(
         (KIND_IDENT, naming.IDENT_FILE, config.ident),
     ):
         if text is not None:
-            files.append(_upload(plan, kind, base, base, io.BytesIO(text.encode())))
+            files.append(upload(plan, kind, base, base, io.BytesIO(text.encode())))
     return files
 
 
-def _dump_globals(settings: Settings, params: ConnParams, plan: _Plan) -> FileEntry:
+def _dump_globals(settings: Settings, params: ConnParams, plan: UploadPlan) -> FileEntry:
     argv = [program("pg_dumpall", settings), "--globals-only"]
     if settings.no_role_passwords:
         argv.append("--no-role-passwords")
     if params.dbname:
         argv += ["-l", params.dbname]
     log.info("dumping globals")
-    return _upload_child(
+    return upload_child(
         plan,
         KIND_GLOBALS,
         naming.GLOBALS_FILE,
@@ -360,94 +290,6 @@ def _first_error(failed: list[Future[FileEntry]]) -> BaseException:
         if exc is not None and not isinstance(exc, Interrupted):
             return exc
     return errors[0] or PgbackError("backup failed")
-
-
-def _upload_child(
-    plan: _Plan,
-    kind: str,
-    name: str,
-    base: str,
-    argv: list[str],
-    params: ConnParams,
-    what: str,
-) -> FileEntry:
-    child = Child(argv, env=params.env(), secrets=params.secrets)
-    try:
-        entry = _upload(plan, kind, name, base, PipeReader(child.stdout), lambda: child.check(what))
-    except BaseException as exc:
-        exited_on_its_own = child.proc.poll()
-        child.kill()
-        if isinstance(exc, Interrupted):
-            raise
-        if exited_on_its_own not in (None, 0):
-            raise _dump_error(child, what) from None  # the dump's own error is the cause
-        raise
-    log.info("%s done: %s", what, human_size(entry.size))
-    return entry
-
-
-_DATABASE_GONE = re.compile(r'database ".*" does not exist')
-
-
-def _dump_error(child: Child, what: str) -> ProcessError:
-    """The dump program's failure, with what to do for the two a rerun fixes."""
-    error = child.error(what)
-    code = error.returncode
-    if _DATABASE_GONE.search(error.stderr_tail):
-        message = (
-            f"{what}: it no longer exists (dropped while the backup ran?): run the backup again"
-        )
-    elif code is not None and code < 0:
-        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
-        message = (
-            f"{what}: {child.name} was killed by {name} (out of memory, or stopped by an "
-            "administrator?): run the backup again"
-        )
-    else:
-        return error
-    return ProcessError(message, returncode=code, stderr_tail=error.stderr_tail)
-
-
-def _upload(
-    plan: _Plan,
-    kind: str,
-    name: str,
-    base: str,
-    source: Readable,
-    before_commit: Callable[[], None] | None = None,
-) -> FileEntry:
-    """Stream one file into the set; the object exists only if everything succeeded."""
-    encrypted = bool(plan.recipients)
-    key = plan.set_prefix + naming.stored_name(base, compressed=plan.compress, encrypted=encrypted)
-    reader: Any = _CancellableReader(source, plan.cancel)
-    if plan.compress:
-        reader = compression.compressing_reader(reader, plan.level)
-    writer = plan.storage.open_writer(key)
-    counted = HashingWriter(writer, plan.progress)
-    try:
-        if encrypted:
-            crypto.encrypt_stream(reader, counted, plan.recipients)
-        else:
-            copy_stream(reader, counted)
-        if plan.cancel.is_set():
-            raise Interrupted("backup cancelled")
-        if before_commit is not None:
-            before_commit()
-        writer.commit()
-    except BaseException as exc:
-        writer.abort()
-        if plan.cancel.is_set() and not isinstance(exc, PgbackError):
-            raise Interrupted("backup cancelled") from None
-        raise
-    return FileEntry(
-        kind=kind,
-        name=name,
-        key=key,
-        size=counted.size,
-        sha256=counted.sha256,
-        compression="zstd" if plan.compress else "none",
-        encrypted=encrypted,
-    )
 
 
 def _remove_partial_set(storage: Storage, prefix: str, set_id: str) -> None:

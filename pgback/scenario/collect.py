@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pgback.scenario.schema import ScenarioError
+from pgback.scenario.model import ScenarioError
 
 SUFFIX = ".yaml"
 

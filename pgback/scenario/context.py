@@ -3,80 +3,21 @@
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from freezegun import freeze_time
+from pyrage import x25519
 
-from pgback.config import Settings, load_settings
+from pgback.config import SECRET_KEYS, Settings, load_settings
+from pgback.scenario.model import Scenario
 from pgback.scenario.providers.base import Services
-from pgback.scenario.schema import Scenario
-
-# modules that must keep the real time: request signing, timeouts, step durations. freezegun
-# also fakes time.monotonic, which would turn a virtual jump into a timeout.
-_REAL_TIME_MODULES = [
-    "botocore",
-    "boto3",
-    "s3transfer",
-    "urllib3",
-    "psycopg",
-    "testcontainers",
-    "docker",
-    "requests",
-    "moto",
-    "subprocess",
-    "selectors",
-    "socket",
-    "ssl",
-    "http",
-    "queue",
-    "concurrent.futures",
-    "pgback.process",
-    "pgback.testbed",
-    "pgback.scenario.runner",
-    "pgback.scenario.providers",
-]
-
-
-class VirtualClock:
-    """freezegun's ticking clock: time flows, and `advance` jumps it forward.
-
-    The engine runs in this process and reads `datetime.now()`, so set ids, ages and purge
-    decisions really see the jump; S3 signing and timeouts keep the real time.
-    """
-
-    def __init__(self) -> None:
-        self._freezer = freeze_time(datetime.now(UTC), tick=True, ignore=_REAL_TIME_MODULES)
-        self._factory: Any = None
-        self._jumped = timedelta()
-
-    def start(self) -> None:
-        self._factory = self._freezer.start()
-
-    def stop(self) -> None:
-        if self._factory is not None:
-            self._freezer.stop()
-            self._factory = None
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def lead(self) -> timedelta:
-        """How far the virtual time is ahead of the real time (the time other processes see):
-        it starts at the real time and flows with it, so the jumps are the whole difference."""
-        return self._jumped
-
-    def advance(self, delta: timedelta) -> None:
-        assert self._factory is not None, "clock not started"
-        # from the ticking time, not freezegun's tick(): that adds the delta to the instant of
-        # the last jump and drops the real time since, so time could run backwards
-        self._factory.move_to(self._factory() + delta)
-        self._jumped += delta
+from pgback.testbed.clock import VirtualClock
+from pgback.testbed.env import env_value, pgback_env
 
 
 @dataclass
@@ -99,43 +40,36 @@ class Context:
     def downloads(self) -> Path:
         return self.workdir / "downloads"
 
+    def base_env(self, *, source: str = "postgres1") -> dict[str, str]:
+        """pgback's environment for this scenario's services: the source server, S3, keys."""
+        keys: dict[str, Any] = {
+            "pg_bin_dir": self.services.client_bindir,
+            "state_dir": self.backup_side / "state",
+        }
+        if self.identity is not None:
+            keys.update(cipher_private_key=self.identity[0], cipher_public_key=self.identity[1])
+        return pgback_env(postgres=self.services.postgres.get(source), s3=self.services.s3, **keys)
+
     def engine_env(
         self, overrides: dict[str, Any] | None = None, *, source: str = "postgres1"
     ) -> dict[str, str]:
-        """pgback's environment for this scenario: the source server, S3, keys, then config."""
-        env: dict[str, str] = {
-            "PGBACK_PG_BIN_DIR": str(self.services.client_bindir),
-            "PGBACK_STATE_DIR": str(self.backup_side / "state"),
-            "PGBACK_PROGRESS": "never",
-        }
-        if source in self.services.postgres:
-            pg = self.services.postgres[source]
-            env.update(
-                PGBACK_HOST=pg.host,
-                PGBACK_PORT=str(pg.port),
-                PGBACK_USER=pg.user,
-                PGBACK_PASSWORD=pg.password,
-            )
-        if self.services.s3 is not None:
-            s3 = self.services.s3
-            env.update(
-                PGBACK_S3_ENDPOINT=s3.endpoint_url,
-                PGBACK_S3_KEY_ID=s3.access_key,
-                PGBACK_S3_SECRET=s3.secret_key,
-                PGBACK_S3_REGION=s3.region,
-                PGBACK_S3_FORCE_PATH="true",
-                PGBACK_S3_MAX_ATTEMPTS="2",
-            )
-        if self.identity is not None:
-            env["PGBACK_CIPHER_PUBLIC_KEY"] = self.identity[1]
-            env["PGBACK_CIPHER_PRIVATE_KEY"] = self.identity[0]
-        for layer in (self.scenario.config, overrides or {}):
-            for key, value in layer.items():
-                env["PGBACK_" + key.upper()] = _env_value(value)
+        """The same as the environment a user's shell would hold: the base, then the
+        scenario's `config` and the step's overrides as PGBACK_* (for `pgback` steps)."""
+        env = self.base_env(source=source)
+        if self.scenario.settings_file is not None:
+            env["PGBACK_CONFIG"] = str(self.scenario.settings_file)
+        for layer in (self.scenario.config, _materialized(overrides or {})):
+            env.update({"PGBACK_" + key.upper(): env_value(v) for key, v in layer.items()})
         return env
 
     def settings(self, overrides: dict[str, Any] | None = None) -> Settings:
-        return load_settings(env=self.engine_env(overrides))
+        """The engine's settings: the services from the environment, the scenario's `config`
+        and the step's own settings on top, as settings (not strings parsed back)."""
+        return load_settings(
+            env=self.base_env(),
+            config_file=self.scenario.settings_file,
+            overrides={**self.scenario.config, **_materialized(overrides or {})},
+        )
 
     @contextmanager
     def backup_process(self) -> Iterator[None]:
@@ -171,9 +105,14 @@ class Context:
         self.notes.append(line)
 
 
-def _env_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    return str(value)
+def _materialized(overrides: dict[str, Any]) -> dict[str, Any]:
+    """A step's settings with `generate` secrets made: a fresh throwaway value (an age identity
+    that opens nothing of ours, a random password), so no secret is written in the file."""
+    made = dict(overrides)
+    for key, value in overrides.items():
+        if key in SECRET_KEYS and value == "generate":
+            if key == "cipher_private_key":
+                made[key] = str(x25519.Identity.generate())
+            else:
+                made[key] = secrets.token_urlsafe(24)
+    return made

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from pyrage import x25519
 
-from pgback.scenario.context import Context, VirtualClock
+from pgback.scenario.context import Context
+from pgback.scenario.model import Scenario, ScenarioError, Step
 from pgback.scenario.providers import get_provider
 from pgback.scenario.providers.base import Services
-from pgback.scenario.schema import Scenario, ScenarioError, Step
-from pgback.scenario.steps import STEPS
+from pgback.scenario.registry import STEPS
+from pgback.testbed.clock import VirtualClock
 
 
 class ScenarioFailed(ScenarioError):
@@ -57,7 +58,10 @@ def run_scenario(
     keep: bool = False,
     out: Printer = print,
     verbose: bool = True,
+    results: list[StepResult] | None = None,
 ) -> RunResult:
+    """Run it; `results` (when given) receives each step's outcome as it ends, even when a
+    later step fails."""
     if backend not in scenario.backends:
         raise ScenarioError(
             f"scenario {scenario.name} does not run on the {backend} backend", path=scenario.path
@@ -65,7 +69,7 @@ def run_scenario(
     provider = get_provider(backend)
     workdir = Path(tempfile.mkdtemp(prefix=f"pgback-scenario-{scenario.name}-"))
     started = time.monotonic()
-    results: list[StepResult] = []
+    results = [] if results is None else results
     out(f"scenario {scenario.name} ({backend} backend): {scenario.description}")
     try:
         cm = provider.services(scenario.services, workdir)
@@ -104,8 +108,7 @@ def _run_steps(
         identity = (str(key), str(key.to_public()))
     ctx = Context(scenario, services, workdir, backend, clock, identity)
     width = len(str(len(scenario.steps)))
-    clock.start()
-    try:
+    with clock.patching():
         for step in scenario.steps:
             ctx.notes = []
             began = time.monotonic()
@@ -132,8 +135,6 @@ def _run_steps(
             if verbose:
                 for note in ctx.notes:
                     out(f"        {note}")
-    finally:
-        clock.stop()
 
 
 def _failure_report(

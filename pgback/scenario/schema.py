@@ -2,65 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+import pgback.scenario.steps  # noqa: F401 - registers every step kind
+from pgback.config import SECRET_KEYS
+from pgback.scenario.model import Scenario, ScenarioError, Step, strip_lines
+from pgback.scenario.registry import STEPS, validate_step_args
+
 BACKENDS = ("local", "docker")
 SERVICES = ("postgres1", "postgres2", "s3", "sidecar")
-_TOP_KEYS = {"description", "services", "backends", "config", "age_identity", "steps"}
-
-
-class ScenarioError(Exception):
-    """A scenario file that is not valid, or a step that failed; carries file:line."""
-
-    def __init__(self, message: str, *, path: Path | None = None, line: int | None = None) -> None:
-        self.path = path
-        self.line = line
-        where = f"{path}:{line}: " if path and line else (f"{path}: " if path else "")
-        super().__init__(where + message)
-
-
-@dataclass(frozen=True)
-class Step:
-    kind: str
-    args: dict[str, Any]
-    line: int
-    index: int
-
-    @property
-    def label(self) -> str:
-        return f"step {self.index} {self.kind}"
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    path: Path
-    description: str
-    services: tuple[str, ...]
-    backends: tuple[str, ...]
-    config: dict[str, Any]
-    age_identity: bool
-    steps: tuple[Step, ...] = field(default_factory=tuple)
-
-    def source_lines(self, step: Step, context: int = 0) -> str:
-        """The step's own lines in the file, for failure reports."""
-        lines = self.path.read_text().splitlines()
-        end = step.line
-        while end < len(lines) and (
-            lines[end].startswith(" " * (_indent(lines[step.line - 1]) + 1))
-            or not lines[end].strip()
-        ):
-            end += 1
-        start = max(step.line - 1 - context, 0)
-        return "\n".join(f"{n + 1:4d} | {lines[n]}" for n in range(start, end))
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
+_TOP_KEYS = {
+    "description",
+    "services",
+    "backends",
+    "config",
+    "settings_file",
+    "age_identity",
+    "steps",
+}
+# a secret in a step's config may only be one of these: a fresh throwaway value made when the
+# step runs (e.g. an age identity that opens nothing), or unset
+SECRET_STANDINS = ("generate", "")
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -76,19 +42,8 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str,
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def strip_lines(value: Any) -> Any:
-    """The value without the `__line__` bookkeeping keys."""
-    if isinstance(value, dict):
-        return {k: strip_lines(v) for k, v in value.items() if k != "__line__"}
-    if isinstance(value, list):
-        return [strip_lines(v) for v in value]
-    return value
-
-
 def load_scenario(path: Path) -> Scenario:
     """Parse and validate a scenario; ScenarioError(file:line: what) on the first problem."""
-    from pgback.scenario.steps import STEPS, validate_step_args  # steps import schema
-
     try:
         data = yaml.load(path.read_text(), Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
@@ -115,10 +70,14 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError("`steps` must be a non-empty list", path=path, line=data["__line__"])
     steps: list[Step] = []
     for index, raw in enumerate(raw_steps, start=1):
-        steps.append(_parse_step(raw, index, path, STEPS, validate_step_args))
+        steps.append(_parse_step(raw, index, path))
     config = strip_lines(data.get("config", {}) or {})
     if not isinstance(config, dict):
         raise ScenarioError("`config` must be a mapping of pgback settings", path=path, line=1)
+    _refuse_secrets(config, "`config`", path)
+    settings_file = _settings_file(data.get("settings_file"), path)
+    for step in steps:
+        _check_step_secrets(step, path)
     identity = data.get("age_identity")
     if identity not in (None, "generate"):
         raise ScenarioError("`age_identity` can only be `generate`", path=path, line=1)
@@ -131,7 +90,58 @@ def load_scenario(path: Path) -> Scenario:
         config=config,
         age_identity=identity == "generate",
         steps=tuple(steps),
+        settings_file=settings_file,
     )
+
+
+def _refuse_secrets(settings: dict[str, Any], where: str, path: Path) -> None:
+    found = sorted(set(settings) & SECRET_KEYS)
+    if found:
+        raise ScenarioError(
+            f"{where} sets the secret(s) {', '.join(found)}: a scenario file holds no secret; "
+            "give them in the environment (PGBACK_<KEY> or PGBACK_<KEY>_FILE)",
+            path=path,
+            line=1,
+        )
+
+
+def _settings_file(value: Any, path: Path) -> Path | None:
+    """The team's settings file, relative to the scenario file, read now to refuse secrets and
+    report a broken file before any server starts."""
+    if value is None:
+        return None
+    settings_path = Path(str(value)).expanduser()
+    if not settings_path.is_absolute():
+        settings_path = path.parent / settings_path
+    try:
+        data = tomllib.loads(settings_path.read_text())
+    except OSError as exc:
+        raise ScenarioError(
+            f"settings_file {value!r}: cannot read {settings_path}: {exc.strerror}",
+            path=path,
+            line=1,
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(
+            f"settings_file {value!r}: not TOML: {exc}", path=path, line=1
+        ) from None
+    _refuse_secrets(data, f"settings_file {value!r}", path)
+    return settings_path
+
+
+def _check_step_secrets(step: Step, path: Path) -> None:
+    inner = step.args.get("args", {}) if step.kind == "expect_error" else step.args
+    config = inner.get("config") or {}
+    if not isinstance(config, dict):
+        return
+    for key in sorted(set(config) & SECRET_KEYS):
+        if config[key] not in SECRET_STANDINS:
+            raise ScenarioError(
+                f"{step.label}: config sets the secret {key}: a scenario file holds no secret; "
+                f"use `{key}: generate` for a fresh throwaway value, or the environment",
+                path=path,
+                line=step.line,
+            )
 
 
 def _string_list(value: Any, key: str, allowed: tuple[str, ...], path: Path) -> list[str]:
@@ -145,7 +155,7 @@ def _string_list(value: Any, key: str, allowed: tuple[str, ...], path: Path) -> 
     return list(value)
 
 
-def _parse_step(raw: Any, index: int, path: Path, steps: Any, validate: Any) -> Step:
+def _parse_step(raw: Any, index: int, path: Path) -> Step:
     if isinstance(raw, str):
         raw = {raw: None, "__line__": None}
     if not isinstance(raw, dict):
@@ -159,15 +169,15 @@ def _parse_step(raw: Any, index: int, path: Path, steps: Any, validate: Any) -> 
             line=line,
         )
     kind = keys[0]
-    if kind not in steps:
+    if kind not in STEPS:
         raise ScenarioError(
-            f"step {index}: unknown step {kind!r} (known: {', '.join(sorted(steps))})",
+            f"step {index}: unknown step {kind!r} (known: {', '.join(sorted(STEPS))})",
             path=path,
             line=line,
         )
     value = raw[kind]
     try:
-        args = validate(kind, value)
+        args = validate_step_args(kind, value, path.parent)
     except ValueError as exc:
         raise ScenarioError(f"step {index} {kind}: {exc}", path=path, line=line) from None
     return Step(kind=kind, args=args, line=line, index=index)

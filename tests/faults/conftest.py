@@ -19,6 +19,7 @@ from support import clean_base_env
 from pgback.actions.backup import run_backup
 from pgback.config import load_settings
 from pgback.testbed import PostgresServer, S3Server, postgres_server
+from pgback.testbed.env import pgback_env
 
 from .harness import Bucket, Canaries, FaultyS3, faulty_s3
 
@@ -122,11 +123,7 @@ def env_for(fault_pg: PostgresServer, s3: S3Server, canaries: Canaries, tmp_path
             "cipher_public_key": canaries.age_recipient,
         }
         settings.update(keys)
-        env = clean_base_env()
-        for name, value in settings.items():
-            if value is not None:
-                env[f"PGBACK_{name.upper()}"] = str(value)
-        return env
+        return {**clean_base_env(), **pgback_env(**settings)}
 
     return make
 

@@ -17,7 +17,7 @@ from pgback.actions.serve import serve_loop
 from pgback.actions.status import RunRecord, Status, status_path, write_status
 from pgback.cli import run as cli_run
 from pgback.config import Settings, load_settings
-from pgback.testbed.clock import FastForwardClock
+from pgback.testbed.clock import VirtualClock
 from pgback.testbed.ports import free_port
 
 from .conftest import Bed
@@ -182,7 +182,7 @@ def test_pgback_health_before_run_after_success_after_failure(
     assert cli_run(["health", *state]) == 0
     assert "no status yet" in capsys.readouterr().out
 
-    clock = FastForwardClock()
+    clock = VirtualClock()
     good = bed.settings(PGBACK_BACKUP_CRON="0 0 1 1 *", PGBACK_RUN_ON_START="true")
     serve_loop(good, clock=clock.now, wait=clock.wait, stop=clock.stop, max_runs=1)
     assert cli_run(["health", *state]) == 0
@@ -212,7 +212,7 @@ def _get(url: str) -> tuple[int, str, str]:
 @pytest.mark.integration
 def test_health_http_endpoints_follow_the_status(bed: Bed) -> None:
     listen = f"127.0.0.1:{free_port()}"
-    clock = FastForwardClock()
+    clock = VirtualClock()
     good = bed.settings(
         PGBACK_BACKUP_CRON="0 0 1 1 *", PGBACK_RUN_ON_START="true", PGBACK_HEALTH_LISTEN=listen
     )

@@ -19,7 +19,7 @@ from pgback.actions.serve import (
 from pgback.actions.status import read_status
 from pgback.config import Settings, load_settings
 from pgback.errors import ConfigError, LockedError, ProcessError
-from pgback.testbed.clock import FastForwardClock
+from pgback.testbed.clock import VirtualClock
 
 from .fakes import FakeBackup
 
@@ -32,7 +32,7 @@ def settings_for(tmp_path: Path, **env: str) -> Settings:
 
 def test_serve_loop_cron_fires_at_the_scheduled_minute(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, PGBACK_BACKUP_CRON="37 21 * * *")
-    clock = FastForwardClock(start=START)
+    clock = VirtualClock(start=START)
     backup = FakeBackup()
 
     began = time.monotonic()
@@ -53,7 +53,7 @@ def test_serve_loop_cron_in_time_zone_fires_at_local_minute(tmp_path: Path) -> N
     settings = settings_for(
         tmp_path, PGBACK_BACKUP_CRON="0 2 * * *", PGBACK_CRON_TIMEZONE="Europe/Paris"
     )
-    clock = FastForwardClock(start=START)
+    clock = VirtualClock(start=START)
     backup = FakeBackup()
 
     serve_loop(
@@ -68,7 +68,7 @@ def test_serve_loop_backup_longer_than_interval_skips_missed_runs_not_stacked(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = settings_for(tmp_path, PGBACK_BACKUP_CRON="* * * * *")
-    clock = FastForwardClock(start=START)
+    clock = VirtualClock(start=START)
     # each run "takes" 150 virtual seconds: two scheduled minutes pass during it
     backup = FakeBackup(takes=lambda: clock.wait(150))
 
@@ -91,7 +91,7 @@ def test_serve_loop_late_wake_up_runs_once_and_logs_skipped(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = settings_for(tmp_path, PGBACK_BACKUP_CRON="*/5 * * * *")
-    clock = FastForwardClock(start=START)
+    clock = VirtualClock(start=START)
 
     def oversleeping_wait(seconds: float) -> bool:
         # the machine was suspended: the first wait (60 s) wakes up 20 minutes late, at 21:56:10;
@@ -115,7 +115,7 @@ def test_serve_loop_late_wake_up_runs_once_and_logs_skipped(
 
 def test_serve_loop_run_on_start_runs_at_once_then_follows_cron(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, PGBACK_BACKUP_CRON="0 3 * * *", PGBACK_RUN_ON_START="true")
-    clock = FastForwardClock(start=START)
+    clock = VirtualClock(start=START)
     backup = FakeBackup()
 
     serve_loop(
@@ -128,7 +128,7 @@ def test_serve_loop_run_on_start_runs_at_once_then_follows_cron(tmp_path: Path) 
 
 def test_serve_loop_cron_disabled_idles_without_backups_until_stopped(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, DISABLE_CRON="true", BACKUP_CRON="* * * * *")
-    clock = FastForwardClock(start=START)
+    clock = VirtualClock(start=START)
     waits: list[float] = []
 
     def wait(seconds: float) -> bool:
@@ -153,7 +153,7 @@ def test_serve_loop_cron_disabled_idles_without_backups_until_stopped(tmp_path: 
 
 def test_serve_loop_waits_in_bounded_chunks(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, PGBACK_BACKUP_CRON="0 0 1 1 *")
-    clock = FastForwardClock(start=START)
+    clock = VirtualClock(start=START)
     waits: list[float] = []
 
     def wait(seconds: float) -> bool:
@@ -274,7 +274,7 @@ def test_serve_loop_failed_backup_counts_failures_and_masks_secrets(tmp_path: Pa
         PGBACK_BACKUP_CRON="* * * * *",
         PGBACK_PASSWORD="hunter2-secret",
     )
-    clock = FastForwardClock(start=START)
+    clock = VirtualClock(start=START)
     backup = FakeBackup(error=ProcessError("pg_dump failed: password hunter2-secret rejected"))
 
     serve_loop(
@@ -292,7 +292,7 @@ def test_serve_loop_failed_backup_counts_failures_and_masks_secrets(tmp_path: Pa
 
 def test_serve_loop_success_after_failures_resets_consecutive_count(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, PGBACK_BACKUP_CRON="* * * * *")
-    clock = FastForwardClock(start=START)
+    clock = VirtualClock(start=START)
     backup = FakeBackup(error=ProcessError("boom"))
     serve_loop(
         settings, clock=clock.now, wait=clock.wait, stop=clock.stop, backup=backup, max_runs=1
@@ -315,7 +315,7 @@ def test_serve_loop_lock_held_elsewhere_skips_run_without_failure(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = settings_for(tmp_path, PGBACK_BACKUP_CRON="* * * * *")
-    clock = FastForwardClock(start=START)
+    clock = VirtualClock(start=START)
     backup = FakeBackup(error=LockedError("another backup is running (lock held by pid 7)"))
 
     serve_loop(
@@ -331,7 +331,7 @@ def test_serve_loop_lock_held_elsewhere_skips_run_without_failure(
 
 def test_serve_loop_status_file_records_next_fire_while_waiting(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, PGBACK_BACKUP_CRON="37 21 * * *")
-    clock = FastForwardClock(start=START)
+    clock = VirtualClock(start=START)
     seen: list[datetime | None] = []
 
     def wait(seconds: float) -> bool:
@@ -351,7 +351,7 @@ def test_serve_loop_logs_one_line_per_event(
 ) -> None:
     caplog.set_level(logging.INFO, logger="pgback")
     settings = settings_for(tmp_path, PGBACK_BACKUP_CRON="37 21 * * *")
-    clock = FastForwardClock(start=START)
+    clock = VirtualClock(start=START)
 
     serve_loop(
         settings, clock=clock.now, wait=clock.wait, stop=clock.stop, backup=FakeBackup(), max_runs=1

@@ -16,7 +16,7 @@ from pgback.actions.backup import run_backup
 from pgback.actions.context import utc_now
 from pgback.actions.serve import EXIT_STOPPED, serve_loop
 from pgback.actions.status import read_status
-from pgback.testbed.clock import FastForwardClock
+from pgback.testbed.clock import VirtualClock
 from pgback.testbed.ports import free_port
 
 from .conftest import Bed, WebhookReceiver
@@ -41,7 +41,7 @@ def test_serve_loop_cron_two_minutes_ahead_makes_new_set_in_seconds(bed: Bed) ->
         PGBACK_BACKUP_CRON=cron_at(utc_now() + timedelta(minutes=2)),
     )
     earlier = run_backup(settings)
-    clock = FastForwardClock()
+    clock = VirtualClock()
 
     code = serve_loop(settings, clock=clock.now, wait=clock.wait, stop=clock.stop, max_runs=1)
 
@@ -72,7 +72,7 @@ def test_serve_loop_hooks_run_as_argv_with_set_id_and_status(bed: Bed, tmp_path:
         PGBACK_PRE_BACKUP_HOOK=f"{sys.executable},{script},{log},pre,with space",
         PGBACK_POST_BACKUP_HOOK=f"{sys.executable},{script},{log},post",
     )
-    clock = FastForwardClock()
+    clock = VirtualClock()
 
     serve_loop(settings, clock=clock.now, wait=clock.wait, stop=clock.stop, max_runs=1)
 
@@ -93,7 +93,7 @@ def test_serve_loop_failing_pre_hook_fails_run_without_backup(bed: Bed) -> None:
         PGBACK_RUN_ON_START="true",
         PGBACK_PRE_BACKUP_HOOK=f"{sys.executable},-c,import sys; sys.exit('no maintenance window')",
     )
-    clock = FastForwardClock()
+    clock = VirtualClock()
 
     serve_loop(settings, clock=clock.now, wait=clock.wait, stop=clock.stop, max_runs=1)
 
@@ -113,7 +113,7 @@ def test_serve_loop_webhook_posts_success_and_failure(bed: Bed, receiver: Webhoo
         "PGBACK_RUN_ON_START": "true",
         "PGBACK_WEBHOOK_URL": receiver.url,
     }
-    clock = FastForwardClock()
+    clock = VirtualClock()
     serve_loop(
         bed.settings(**common), clock=clock.now, wait=clock.wait, stop=clock.stop, max_runs=1
     )
@@ -137,7 +137,7 @@ def test_serve_loop_unreachable_webhook_only_logs(
         PGBACK_RUN_ON_START="true",
         PGBACK_WEBHOOK_URL=f"http://127.0.0.1:{free_port()}/secret-path?token=abc",
     )
-    clock = FastForwardClock()
+    clock = VirtualClock()
 
     serve_loop(settings, clock=clock.now, wait=clock.wait, stop=clock.stop, max_runs=1)
 

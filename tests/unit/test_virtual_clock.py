@@ -5,20 +5,17 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from pgback.scenario.context import VirtualClock
+from pgback.testbed.clock import VirtualClock
 
 
 def test_advance_adds_to_the_time_that_has_flowed_since_the_last_jump() -> None:
     clock = VirtualClock()
-    clock.start()
-    try:
+    with clock.patching():
         clock.advance(timedelta(days=1))
         time.sleep(0.3)  # real time flows: a run takes a while
         before = clock.now()
         clock.advance(timedelta(seconds=1))
         after = clock.now()
-    finally:
-        clock.stop()
 
     assert after - before >= timedelta(seconds=1)
     assert after - before < timedelta(seconds=1.2)
@@ -28,11 +25,8 @@ def test_advance_adds_to_the_time_that_has_flowed_since_the_last_jump() -> None:
 
 def test_the_engine_sees_the_jump_through_datetime_now() -> None:
     clock = VirtualClock()
-    clock.start()
-    try:
+    with clock.patching():
         clock.advance(timedelta(days=30))
         seen = datetime.now(UTC)
-    finally:
-        clock.stop()
 
     assert seen - datetime.now(UTC) > timedelta(days=29)
