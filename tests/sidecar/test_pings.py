@@ -13,7 +13,7 @@ from pgback.actions.serve import EXIT_STOPPED, serve_loop
 from pgback.actions.status import Status, read_status
 from pgback.notify import FAILURE, START, SUCCESS, Event
 from pgback.notify.ping import ping_target
-from pgback.testbed.clock import FastForwardClock
+from pgback.testbed.clock import VirtualClock
 from pgback.testbed.ports import free_port
 
 from .conftest import Bed, WebhookReceiver
@@ -78,7 +78,7 @@ def test_serve_loop_pings_start_and_success_and_counts_undeliverable_pings(
         PGBACK_DISABLE_CRON="true",
         PGBACK_PING_URL=receiver.base + CHECK,
     )
-    clock = FastForwardClock()
+    clock = VirtualClock()
 
     code = serve_loop(good, clock=clock.now, wait=clock.wait, stop=clock.stop, max_runs=1)
 
@@ -92,7 +92,7 @@ def test_serve_loop_pings_start_and_success_and_counts_undeliverable_pings(
         PGBACK_DISABLE_CRON="true",
         PGBACK_PING_URL=f"http://127.0.0.1:{free_port()}{CHECK}",
     )
-    clock = FastForwardClock()
+    clock = VirtualClock()
     code = serve_loop(lost, clock=clock.now, wait=clock.wait, stop=clock.stop, max_runs=1)
 
     assert code == EXIT_STOPPED

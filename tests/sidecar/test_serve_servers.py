@@ -13,7 +13,7 @@ from pgback.actions.context import utc_now
 from pgback.actions.health import check_health, render_metrics, server_verdicts
 from pgback.actions.serve import EXIT_STOPPED, serve_loop
 from pgback.actions.status import read_status, status_path
-from pgback.testbed.clock import FastForwardClock
+from pgback.testbed.clock import VirtualClock
 from pgback.testbed.ports import free_port
 
 from .conftest import Bed, WebhookReceiver
@@ -42,7 +42,7 @@ ping_url = "{receiver.base}/ping/auth"
         PGBACK_RUN_ON_START="true",
         PGBACK_DISABLE_CRON="true",
     )
-    clock = FastForwardClock()
+    clock = VirtualClock()
 
     code = serve_loop(settings, clock=clock.now, wait=clock.wait, stop=clock.stop, max_runs=1)
 
