@@ -13,11 +13,13 @@ from typing import Any
 
 from pgback import __version__
 from pgback.config import GROUPS, KEYS, Settings, keys_in, load_settings, secret_from_env
+from pgback.config.servers import select_servers
 from pgback.config.settings import (
     CONNECTION,
     DECRYPTION,
     DUMP,
     ENCRYPTION,
+    NOTIFY,
     OUTPUT,
     RETENTION,
     SIDECAR,
@@ -28,6 +30,7 @@ from pgback.config.settings import (
 from pgback.errors import Interrupted, PgbackError
 from pgback.logs import setup_logging
 from pgback.render import (
+    purge_json,
     render_config,
     render_keys,
     render_keys_markdown,
@@ -55,12 +58,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
-    from pgback.actions.backup import run_backup
+    from pgback.actions.fleet import backup_servers
     from pgback.actions.signals import cancel_on_stop_signals
 
+    targets = select_servers(settings, args.server, command="backup", every=True)
     with cancel_on_stop_signals() as (cancel, received):
         try:
-            result = run_backup(settings, cancel=cancel)
+            results = backup_servers(targets, cancel=cancel)
         except PgbackError:
             if not received:
                 raise
@@ -71,9 +75,10 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
             )
             stopped.exit_code = 128 + received[0]
             raise stopped from None
-    print(result.set_id)
-    if result.purge:
-        print(render_purge(result.purge, dry_run=False), end="")
+    for target, result in results:
+        print(f"{target.server} {result.set_id}" if target.server else result.set_id)
+        if result.purge:
+            print(render_purge(result.purge, dry_run=False), end="")
     return EXIT_OK
 
 
@@ -82,11 +87,17 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.context import utc_now
     from pgback.storage import open_storage
 
-    sets = scan_sets(open_storage(settings), settings.upload_prefix)
+    listed: list[dict[str, Any]] = []
+    for target in select_servers(settings, args.server, command="list", every=True):
+        sets = scan_sets(open_storage(target), target.upload_prefix)
+        if args.json:
+            server = {"server": target.server} if target.server else {}
+            listed += [{**server, **item} for item in set_list_json(sets)]
+        else:
+            heading = f"server {target.server}:\n" if settings.servers and not args.server else ""
+            print(heading + render_set_list(sets, utc_now()), end="")
     if args.json:
-        print(json.dumps(set_list_json(sets), indent=2, ensure_ascii=False))
-    else:
-        print(render_set_list(sets, utc_now()), end="")
+        print(json.dumps(listed, indent=2, ensure_ascii=False))
     return EXIT_OK
 
 
@@ -94,6 +105,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.catalog import resolve_manifest
     from pgback.storage import open_storage
 
+    settings = select_servers(settings, args.server, command="show")[0]
     manifest = resolve_manifest(open_storage(settings), settings.upload_prefix, args.set)
     if args.json:
         print(manifest.to_json(), end="")
@@ -105,14 +117,24 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.purge import run_purge
 
-    outcomes = run_purge(settings, dry_run=args.dry_run)
-    print(render_purge(outcomes, dry_run=args.dry_run), end="")
+    planned: list[dict[str, Any]] = []
+    for target in select_servers(settings, args.server, command="purge", every=True):
+        outcomes = run_purge(target, dry_run=args.dry_run)
+        if args.json:
+            server = {"server": target.server} if target.server else {}
+            planned += [{**server, **item} for item in purge_json(outcomes)]
+        else:
+            heading = f"server {target.server}:\n" if settings.servers and not args.server else ""
+            print(heading + render_purge(outcomes, dry_run=args.dry_run), end="")
+    if args.json:
+        print(json.dumps(planned, indent=2))
     return EXIT_OK
 
 
 def cmd_download(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.download import run_download
 
+    settings = select_servers(settings, args.server, command="download")[0]
     for item in run_download(settings, args.set, args.dest, decrypt=args.decrypt):
         print(item.path)
     return EXIT_OK
@@ -121,6 +143,7 @@ def cmd_download(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.restore import RestoreOptions, run_restore, target_from
 
+    settings = select_servers(settings, args.server, command="restore")[0]
     target = target_from(
         args.target or os.environ.get("PGBACK_TARGET", ""),
         secret_from_env("PGBACK_TARGET_PASSWORD"),
@@ -140,6 +163,7 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.verify import run_verify
 
+    settings = select_servers(settings, args.server, command="verify")[0]
     set_id, checks = run_verify(settings, args.set)
     print(render_verify(set_id, checks), end="")
     failed = [c for c in checks if not c.ok]
@@ -190,7 +214,18 @@ def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
 # the settings each command uses: its --help lists only these
 _EVERYTHING = GROUPS
 _COMMAND_GROUPS: dict[str, tuple[str, ...]] = {
-    "backup": (CONNECTION, TOOLS, DUMP, ENCRYPTION, DECRYPTION, STORAGE, RETENTION, STATE, OUTPUT),
+    "backup": (
+        CONNECTION,
+        TOOLS,
+        DUMP,
+        ENCRYPTION,
+        DECRYPTION,
+        STORAGE,
+        RETENTION,
+        NOTIFY,
+        STATE,
+        OUTPUT,
+    ),
     "list": (STORAGE, OUTPUT),
     "show": (STORAGE, OUTPUT),
     "purge": (STORAGE, RETENTION, OUTPUT),
@@ -202,6 +237,10 @@ _COMMAND_GROUPS: dict[str, tuple[str, ...]] = {
     "health": (SIDECAR, STATE, OUTPUT),
     "doctor": (CONNECTION, TOOLS, OUTPUT),
 }
+
+
+# the commands that act on one server's sets (`--server NAME`)
+_SERVER_COMMANDS = ("backup", "list", "show", "purge", "download", "restore", "verify")
 
 
 def _add_settings_flags(cmd: argparse.ArgumentParser, groups: tuple[str, ...]) -> None:
@@ -266,6 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help, description=help + "." + _secrets_note(groups))
         cmd.set_defaults(handler=handler)
         _add_settings_flags(cmd, groups)
+        if name in _SERVER_COMMANDS:
+            cmd.add_argument(
+                "--server",
+                default=None,
+                metavar="NAME",
+                help="one of the configuration's [[servers]]"
+                + (" (default: every one)" if name in ("backup", "list", "purge") else ""),
+            )
         return cmd
 
     add("backup", cmd_backup, "dump globals, configuration and databases into a new set")
@@ -278,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument(
         "--dry-run", action="store_true", help="print keep/remove and why, delete nothing"
     )
+    cmd.add_argument("--json", action="store_true", help="one object per set, newest first")
     cmd = add("download", cmd_download, "fetch a set into a directory")
     cmd.add_argument("set", help="set id or 'latest'")
     cmd.add_argument("--dest", required=True, help="directory to write into")

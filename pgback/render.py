@@ -116,6 +116,18 @@ def render_purge(outcomes: list[PurgeOutcome], *, dry_run: bool) -> str:
     return table(["SET", "ACTION", "REASON"], rows)
 
 
+def purge_json(outcomes: list[PurgeOutcome]) -> list[dict[str, Any]]:
+    """`purge --json`: one object per set, newest first, with every reason."""
+    return [
+        {
+            "set": o.decision.set_id,
+            "action": "keep" if o.decision.keep else "remove",
+            "reasons": list(o.decision.reasons),
+        }
+        for o in outcomes
+    ]
+
+
 def render_verify(set_id: str, checks: list[FileCheck]) -> str:
     rows = [["OK" if c.ok else "FAILED", c.entry.kind, c.entry.name, c.detail] for c in checks]
     return f"set {set_id}\n" + table(["RESULT", "KIND", "NAME", "DETAIL"], rows)
@@ -126,6 +138,13 @@ def render_config(settings: Settings) -> str:
         [name, "" if value is None else str(value), settings.sources.get(name, "default")]
         for name, value in settings.redacted().items()
     ]
+    for entry in settings.servers:  # each [[servers]] table's own keys, secrets as ***
+        for name, value in entry.values.items():
+            shown = shown_value(KEYS[name], value)
+            source = entry.sources.get(name, "file")
+            rows.append(
+                [f"servers.{entry.name}.{name}", "" if shown is None else str(shown), source]
+            )
     return table(["KEY", "VALUE", "FROM"], rows)
 
 

@@ -7,17 +7,23 @@ kept when any rule in KEEP_RULES keeps it, each rule adding its reasons; a set n
 removed, with the reasons it failed. Adding a rule is one function and one row in the table.
 
 `keep_last` and `purge_older_than` are limits that apply together: a set passes them when it is
-within both (pg_back's semantics). Objects that are not ours never reach this function (the
-caller only passes parsed set ids).
+within both (pg_back's semantics). `keep_daily`, `keep_weekly`, `keep_monthly` and `keep_yearly`
+are calendar rules with restic's `forget --keep-*` semantics: walking the complete sets newest
+first, each of the last N periods (in `Policy.zone`) that holds a set keeps its newest set; and
+while a rule still has room when the walk reaches the oldest set, that set is kept too (restic
+does this since 0.16, so a short history is not cut at its start). Unlike restic, sets from the
+future and incomplete sets take no part in the walk (the guards decide them). Objects that are
+not ours never reach this function (the caller only passes parsed set ids).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from pgback.durations import format_duration
+from pgback.periods import DAILY, KINDS, MONTHLY, WEEKLY, YEARLY, period_label
 
 
 @dataclass(frozen=True)
@@ -32,10 +38,23 @@ class Policy:
     older_than: timedelta | None = None
     min_keep: int | None = 0  # None: keep every complete set
     keep_last: int | None = None
+    keep_daily: int | None = None
+    keep_weekly: int | None = None
+    keep_monthly: int | None = None
+    keep_yearly: int | None = None
+    zone: tzinfo = UTC  # where the calendar periods begin and end
 
     @property
     def limits_set(self) -> bool:
         return self.older_than is not None or self.keep_last is not None
+
+    def calendar_count(self, kind: str) -> int | None:
+        count: int | None = getattr(self, f"keep_{kind}")
+        return count
+
+    @property
+    def calendar_set(self) -> bool:
+        return any(self.calendar_count(kind) for kind in KINDS)
 
 
 @dataclass(frozen=True)
@@ -89,14 +108,49 @@ def _limits(ranked: Sequence[Ranked], policy: Policy) -> dict[str, list[str]]:
     return kept
 
 
+def _calendar(kind: str) -> KeepRule:
+    """keep_<kind>: the newest set of each of the last N <kind> periods holding a set."""
+
+    def rule(ranked: Sequence[Ranked], policy: Policy) -> dict[str, list[str]]:
+        count = policy.calendar_count(kind)
+        kept: dict[str, list[str]] = {}
+        room = count or 0
+        last: str | None = None
+        for r in ranked:
+            if room <= 0:
+                break
+            label = period_label(kind, r.state.started, policy.zone)
+            if label != last:
+                kept[r.state.set_id] = [f"{kind} {label}"]
+            elif r is ranked[-1]:
+                # restic's rule: a rule not filled by the whole history keeps its oldest set
+                kept[r.state.set_id] = [f"{kind} {label}, the oldest set (keep_{kind}={count})"]
+            else:
+                continue  # an older set of a period already kept
+            last = label
+            room -= 1
+        return kept
+
+    rule.__name__ = f"_keep_{kind}"
+    return rule
+
+
 def _no_policy(ranked: Sequence[Ranked], policy: Policy) -> dict[str, list[str]]:
-    if policy.limits_set:
+    if policy.limits_set or policy.calendar_set:
         return {}
     return {r.state.set_id: ["no retention policy set"] for r in ranked}
 
 
 # the rules, in the order their reasons are listed
-KEEP_RULES: tuple[KeepRule, ...] = (_min_keep, _limits, _no_policy)
+KEEP_RULES: tuple[KeepRule, ...] = (
+    _min_keep,
+    _limits,
+    _calendar(DAILY),
+    _calendar(WEEKLY),
+    _calendar(MONTHLY),
+    _calendar(YEARLY),
+    _no_policy,
+)
 
 
 def _failed_limits(r: Ranked, policy: Policy) -> list[str]:
@@ -150,4 +204,12 @@ def _decide(
     if reasons:
         return Decision(state.set_id, True, tuple(reasons))
     failed = _failed_limits(ranked, policy)
+    if policy.calendar_set:
+        failed.append(f"kept by no calendar rule ({_calendar_summary(policy)})")
     return Decision(state.set_id, False, tuple(failed) or ("kept by no retention rule",))
+
+
+def _calendar_summary(policy: Policy) -> str:
+    return ", ".join(
+        f"keep_{kind}={count}" for kind in KINDS if (count := policy.calendar_count(kind))
+    )

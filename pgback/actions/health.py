@@ -10,6 +10,7 @@ overdue on Sunday).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -38,8 +39,25 @@ def check_health(settings: Settings, now: datetime | None = None) -> tuple[bool,
     if status is None:
         # serve writes its status as soon as it starts: no file means it is still starting
         return True, "ok: no status yet (serve is starting or has not run here)"
-    verdict = evaluate(status, settings, now)
+    verdict = evaluate_servers(status, settings, now)
     return verdict.ok, verdict.message
+
+
+def server_verdicts(status: Status, settings: Settings, now: datetime) -> dict[str, Verdict]:
+    """With [[servers]]: each server's verdict (its own runs, the shared schedule)."""
+    return {name: evaluate(status.of(name), settings, now) for name in status.servers}
+
+
+def evaluate_servers(status: Status, settings: Settings, now: datetime) -> Verdict:
+    """The verdict for the whole sidecar: healthy when every server is; the line names the
+    unhealthy servers (or, when all are healthy, each one's last success)."""
+    if not status.servers:
+        return evaluate(status, settings, now)
+    verdicts = server_verdicts(status, settings, now)
+    unhealthy = {name: v for name, v in verdicts.items() if not v.ok}
+    shown = unhealthy or verdicts
+    body = "; ".join(f"{name}: {v.message.partition(': ')[2]}" for name, v in shown.items())
+    return Verdict(not unhealthy, ("unhealthy: " if unhealthy else "ok: ") + body)
 
 
 def evaluate(status: Status, settings: Settings, now: datetime) -> Verdict:
@@ -128,9 +146,61 @@ def _running_note(status: Status, now: datetime) -> str:
 # --- Prometheus text format ---------------------------------------------------------------
 
 
-def render_metrics(status: Status | None, healthy: bool) -> str:
-    """Prometheus text exposition (version 0.0.4). Unknown values are left out, not faked."""
+# families about the process, not a server: never labelled
+_PROCESS_FAMILIES = ("pgback_up", "pgback_skipped_runs_total", "pgback_next_run_timestamp_seconds")
+
+
+def render_metrics(status: Status | None, healthy: bool | Mapping[str, bool]) -> str:
+    """Prometheus text exposition (version 0.0.4). Unknown values are left out, not faked.
+    With [[servers]], each server's families carry a `server` label (`healthy`: per server)."""
     status = status or Status()
+    if not status.servers:
+        assert isinstance(healthy, bool)
+        families = [(n, k, h, [("", v)]) for n, k, h, v in _samples(status, healthy)]
+        families += _ping_family({"": status})
+        return _render(families)
+    views = {name: status.of(name) for name in status.servers}
+    per_server = {
+        name: _samples(view, healthy[name] if isinstance(healthy, Mapping) else healthy)
+        for name, view in views.items()
+    }
+    families = []
+    for index, (name, kind, help_text, value) in enumerate(_samples(status, False)):
+        if name in _PROCESS_FAMILIES:
+            families.append((name, kind, help_text, [("", value)]))
+            continue
+        labelled = [(f'{{server="{s}"}}', per_server[s][index][3]) for s in views]
+        families.append((name, kind, help_text, labelled))
+    families += _ping_family({f'{{server="{s}"}}': view for s, view in views.items()})
+    return _render(families)
+
+
+_Family = tuple[str, str, str, list[tuple[str, float | None]]]
+
+
+def _ping_family(views: Mapping[str, Status]) -> list[_Family]:
+    """Only when a ping_url is set: without one, the metrics stay as they were."""
+    values: list[tuple[str, float | None]] = [
+        (labels, v.ping_failures_total) for labels, v in views.items()
+    ]
+    if all(value is None for _, value in values):
+        return []
+    help_text = "start/success/failure pings that could not be delivered"
+    return [("pgback_ping_failures_total", "counter", help_text, values)]
+
+
+def _render(families: list[_Family]) -> str:
+    lines: list[str] = []
+    for name, kind, help_text, values in families:
+        lines.append(f"# HELP {name} {help_text}")
+        lines.append(f"# TYPE {name} {kind}")
+        for labels, value in values:
+            if value is not None:
+                lines.append(f"{name}{labels} {_number(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _samples(status: Status, healthy: bool) -> list[tuple[str, str, str, float | None]]:
     success = status.last_success
     last = status.last_run
     samples: list[tuple[str, str, str, float | None]] = [
@@ -193,13 +263,7 @@ def render_metrics(status: Status | None, healthy: bool) -> str:
             int(status.state == STATE_RUNNING),
         ),
     ]
-    lines: list[str] = []
-    for name, kind, help_text, value in samples:
-        lines.append(f"# HELP {name} {help_text}")
-        lines.append(f"# TYPE {name} {kind}")
-        if value is not None:
-            lines.append(f"{name} {_number(value)}")
-    return "\n".join(lines) + "\n"
+    return samples
 
 
 def _number(value: float) -> str:

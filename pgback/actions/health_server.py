@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from pgback import __version__
-from pgback.actions.health import check_health, render_metrics
+from pgback.actions.health import check_health, render_metrics, server_verdicts
 from pgback.actions.status import read_status
 from pgback.config import Settings
 from pgback.errors import PgbackError
@@ -106,5 +106,8 @@ def _metrics_text(settings: Settings, now: datetime) -> str:
         status = read_status(settings)
     except PgbackError:
         status = None
+    if status is not None and status.servers:
+        verdicts = server_verdicts(status, settings, now)
+        return render_metrics(status, {name: v.ok for name, v in verdicts.items()})
     ok, _ = check_health(settings, now=now)
     return render_metrics(status, ok)

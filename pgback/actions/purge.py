@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from pgback import naming
 from pgback.actions.catalog import SetSummary, scan_sets
@@ -27,6 +28,11 @@ def policy_from(settings: Settings) -> Policy:
         older_than=settings.purge_older_than,
         min_keep=settings.purge_min_keep,
         keep_last=settings.keep_last,
+        keep_daily=settings.keep_daily,
+        keep_weekly=settings.keep_weekly,
+        keep_monthly=settings.keep_monthly,
+        keep_yearly=settings.keep_yearly,
+        zone=ZoneInfo(settings.retention_zone),
     )
 
 

@@ -32,30 +32,32 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from pgback import __version__, naming
+from pgback import __version__
 from pgback.actions.backup import BackupResult, run_backup
-from pgback.actions.catalog import scan_sets
 from pgback.actions.context import utc_now
+from pgback.actions.fleet import sets_kept
 from pgback.actions.health_server import HealthServer
 from pgback.actions.hooks import run_hook
+from pgback.actions.reporting import Reporter
 from pgback.actions.signals import stop_then_abort_on_signals
 from pgback.actions.status import (
+    RUN_FIELDS,
     STATE_IDLE,
     STATE_RUNNING,
     STATE_STOPPED,
     RunRecord,
     Status,
+    carry_runs,
     read_status,
     write_status,
 )
-from pgback.config import SECRET_KEYS, Settings
+from pgback.config import Settings
+from pgback.config.servers import select_servers
 from pgback.durations import format_duration
 from pgback.errors import ConfigError, LockedError, PgbackError
-from pgback.notify import FAILURE, SUCCESS, Event, Notifier
-from pgback.process import mask
+from pgback.notify import FAILURE, SUCCESS
 from pgback.progress import human_size
 from pgback.schedule import missed_fires, next_fire, seconds_until
-from pgback.storage import open_storage
 
 log = logging.getLogger("pgback.serve")
 
@@ -68,7 +70,6 @@ MAX_WAIT_CHUNK = 60.0
 IDLE_WAIT = 3600.0  # cron disabled: nothing to wake up for but a stop request
 SUPERVISE_POLL = 0.1  # seconds between checks of "stop requested?" while a backup runs
 CANCEL_TIMEOUT = 60.0  # after cancel: how long to wait for the engine's cleanup before exiting
-STOPPING_NOTIFY_TIMEOUT = 5.0  # a cancelled run's notifications: Docker's stop timeout runs
 
 Clock = Callable[[], datetime]
 Wait = Callable[[float], bool]
@@ -122,12 +123,12 @@ class Scheduler:
         self.abort = abort or threading.Event()
         self.backup = backup
         self.runs = 0  # attempts made by this process (for max_runs)
+        # one target per [[servers]] entry (or the settings themselves), backed up in turn
+        self.targets = select_servers(settings, None, command="serve", every=True)
+        self.target = self.targets[0]
+        self.reporters = {t.server: Reporter(t) for t in self.targets}
         self._status_lock = threading.Lock()
         self.status = self._initial_status()
-        self._secrets = [
-            value.reveal() for name in SECRET_KEYS if (value := getattr(settings, name))
-        ]
-        self.notifier = Notifier.from_settings(settings)
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -219,19 +220,38 @@ class Scheduler:
 
     # --- one run ------------------------------------------------------------------------------
 
+    @property
+    def reporter(self) -> Reporter:
+        return self.reporters[self.target.server]
+
+    @property
+    def _runs(self) -> Status:
+        """The status of the server being backed up (the whole status without servers)."""
+        return self.status.of(self.target.server)
+
     def run_once(self) -> bool:
-        """One guarded backup attempt; True when it had to be cancelled (the process stops)."""
+        """One guarded backup attempt per server, one server at a time (a failure does not stop
+        the others); True when one had to be cancelled (the process stops)."""
         self.runs += 1
+        for target in self.targets:
+            if self.stop.is_set():
+                break
+            self.target = target
+            if self._run_target():
+                return True
+        return False
+
+    def _run_target(self) -> bool:
         started = self.clock()
         cancel = threading.Event()
-        self._update(state=STATE_RUNNING, running_since=started)
+        self._update(state=STATE_RUNNING, running_since=started, current_server=self.target.server)
         worker = threading.Thread(
             target=self._attempt, args=(started, cancel), name="pgback-backup", daemon=True
         )
         worker.start()
         if not self._supervise(worker, cancel):
             return False
-        success = self.status.last_success
+        success = self._runs.last_success
         if success is not None and success.started_at == started:
             return False  # it completed as the cancel arrived: the set is whole, keep it
         self._record_aborted(started)
@@ -263,6 +283,8 @@ class Scheduler:
     def _attempt(self, started: datetime, cancel: threading.Event) -> None:
         """The worker: hooks, backup, status, notifications. Never raises."""
         try:
+            if not self.reporter.start(started):
+                self._ping_failed()
             record = self._backup(started, cancel)
             if record is None or (cancel.is_set() and not record.success):
                 return  # skipped (lock held), or cancelled: the supervisor records it
@@ -277,7 +299,7 @@ class Scheduler:
         try:
             if self.settings.pre_backup_hook:
                 run_hook(self.settings.pre_backup_hook, what="pre-backup hook", cancel=cancel)
-            result = self.backup(self.settings, clock=self.clock, cancel=cancel)
+            result = self.backup(self.target, clock=self.clock, cancel=cancel)
         except LockedError as exc:
             self._update(
                 state=STATE_IDLE,
@@ -288,34 +310,20 @@ class Scheduler:
             return None
         except Exception as exc:
             return RunRecord(started, self.clock(), False, error=self._describe(exc))
-        self._update(sets_kept=self._sets_kept(result))
+        self._update(sets_kept=sets_kept(self.target, result, self._describe))
         return RunRecord(
             started, self.clock(), True, set_id=result.set_id, bytes=result.manifest.size
         )
 
-    def _sets_kept(self, result: BackupResult) -> int | None:
-        """Complete sets in storage after the run (for /metrics); None when unknown."""
-        if result.purge:
-            return sum(1 for o in result.purge if o.decision.keep and o.summary.complete)
-        if not self.settings.s3_bucket:
-            return None
-        try:
-            # one listing, no manifest reads: a set is complete when its manifest exists
-            sets = scan_sets(
-                open_storage(self.settings), self.settings.upload_prefix, read_manifests=False
-            )
-        except PgbackError as exc:
-            log.warning("cannot count the sets in storage: %s", self._describe(exc))
-            return None
-        return sum(1 for s in sets if any(naming.is_manifest(o.key) for o in s.objects))
-
     def _describe(self, exc: BaseException) -> str:
-        text = str(exc) if isinstance(exc, PgbackError) else f"{type(exc).__name__}: {exc}"
-        # engine messages are already masked; this also covers third-party exception texts
-        return mask(" ".join(text.split()), self._secrets) or type(exc).__name__
+        return self.reporter.describe(exc)
+
+    def _ping_failed(self) -> None:
+        self._update(ping_failures_total=(self._runs.ping_failures_total or 0) + 1)
 
     def _record(self, record: RunRecord) -> None:
-        status = self.status
+        status = self._runs
+        server = f"server {self.target.server}: " if self.target.server else ""
         if record.success:
             self._update(
                 state=STATE_IDLE,
@@ -326,7 +334,8 @@ class Scheduler:
                 runs_total=status.runs_total + 1,
             )
             log.info(
-                "backup succeeded: set %s, %s in %s",
+                "%sbackup succeeded: set %s, %s in %s",
+                server,
                 record.set_id,
                 human_size(record.bytes or 0),
                 format_duration(timedelta(seconds=round(record.duration_seconds))),
@@ -340,7 +349,8 @@ class Scheduler:
             failures_total=status.failures_total + 1,
             runs_total=status.runs_total + 1,
         )
-        log.error("backup failed (%d in a row): %s", self.status.consecutive_failures, record.error)
+        failures = self._runs.consecutive_failures
+        log.error("%sbackup failed (%d in a row): %s", server, failures, record.error)
 
     def _record_aborted(self, started: datetime) -> None:
         """A cancelled run is a failed run: the scheduled set does not exist. The webhook says
@@ -358,18 +368,17 @@ class Scheduler:
             log.warning("post-backup hook not run: the sidecar is stopping")
         elif hook and cancel is not None:
             env = {"PGBACK_STATUS": outcome, "PGBACK_SET_ID": record.set_id or ""}
+            if self.target.server:
+                env["PGBACK_SERVER"] = self.target.server
             if record.error:
                 env["PGBACK_ERROR"] = record.error
             try:
                 run_hook(hook, what="post-backup hook", cancel=cancel, env=env)
             except PgbackError as exc:
                 log.warning("%s", self._describe(exc))
-        context = {
-            "upload_prefix": self.settings.upload_prefix,
-            "consecutive_failures": self.status.consecutive_failures,
-        }
-        event = Event(outcome, record.to_json(), context)
-        self.notifier.notify(event, timeout=None if cancel is not None else STOPPING_NOTIFY_TIMEOUT)
+        failures = self._runs.consecutive_failures
+        if not self.reporter.finish(record, stopping=cancel is None, consecutive_failures=failures):
+            self._ping_failed()
 
     # --- status -------------------------------------------------------------------------------
 
@@ -380,25 +389,23 @@ class Scheduler:
         except PgbackError as exc:
             log.warning("%s: starting with a fresh status", exc)
             previous = Status()
-        return Status(
+        fresh = Status(
             state=STATE_IDLE,
             pid=os.getpid(),
             serve_started_at=self.clock(),
             cron=self.cron,
             timezone=self.settings.cron_timezone,
             cron_disabled=self.cron is None,
-            last_run=previous.last_run,
-            last_success=previous.last_success,
-            consecutive_failures=previous.consecutive_failures,
-            failures_total=previous.failures_total,
-            runs_total=previous.runs_total,
             skipped_total=previous.skipped_total,
-            sets_kept=previous.sets_kept,
         )
+        return carry_runs(previous, fresh, {t.server: bool(t.ping_url) for t in self.targets})
 
     def _update(self, **changes: Any) -> None:
+        """Change the status; run fields go to the server being backed up, if servers are listed."""
+        runs = {name: changes.pop(name) for name in RUN_FIELDS if name in changes}
         with self._status_lock:
-            self.status = replace(self.status, **changes)
+            status = replace(self.status, **changes)
+            self.status = status.with_runs(self.target.server, **runs) if runs else status
         self._save()
 
     def _save(self) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -84,9 +85,31 @@ class Status:
     skipped_total: int = 0
     sets_kept: int | None = None
     updated_at: datetime | None = None
+    ping_failures_total: int | None = None  # None: no ping_url (left out of the file)
+    # with [[servers]]: each server's run fields (RUN_FIELDS; the top-level ones stay unset),
+    # and the server a running backup is for
+    servers: Mapping[str, Status] = field(default_factory=dict)
+    current_server: str | None = None
+
+    def of(self, server: str | None) -> Status:
+        """The status as one server's health sees it: the process's fields, that server's runs."""
+        if server is None:
+            return self
+        own = self.servers.get(server) or Status()
+        runs = {name: getattr(own, name) for name in RUN_FIELDS}
+        if self.state == STATE_RUNNING and self.current_server != server:
+            return replace(self, **runs, servers={}, state=STATE_IDLE, running_since=None)
+        return replace(self, **runs, servers={})
+
+    def with_runs(self, server: str | None, **runs: Any) -> Status:
+        """This status with some run fields changed, for one server when servers are listed."""
+        if server is None:
+            return replace(self, **runs)
+        own = replace(self.servers.get(server) or Status(), **runs)
+        return replace(self, servers={**self.servers, server: own})
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "version": FORMAT_VERSION,
             "state": self.state,
             "pid": self.pid,
@@ -105,6 +128,16 @@ class Status:
             "sets_kept": self.sets_kept,
             "updated_at": _iso(self.updated_at),
         }
+        if self.ping_failures_total is not None:
+            data["ping_failures_total"] = self.ping_failures_total
+        if self.servers:
+            data["current_server"] = self.current_server
+            data["servers"] = {name: own.runs_json() for name, own in self.servers.items()}
+        return data
+
+    def runs_json(self) -> dict[str, Any]:
+        full = self.to_json()
+        return {name: full[name] for name in RUN_FIELDS if name in full}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Status:
@@ -127,7 +160,41 @@ class Status:
             skipped_total=int(data.get("skipped_total", 0)),
             sets_kept=data.get("sets_kept"),
             updated_at=_parse(data.get("updated_at")),
+            ping_failures_total=data.get("ping_failures_total"),
+            servers={name: cls.from_json(own) for name, own in (data.get("servers") or {}).items()},
+            current_server=data.get("current_server"),
         )
+
+
+# what each server has of its own when servers are listed
+RUN_FIELDS = (
+    "last_run",
+    "last_success",
+    "consecutive_failures",
+    "failures_total",
+    "runs_total",
+    "sets_kept",
+    "ping_failures_total",
+)
+
+
+def carry_runs(previous: Status, fresh: Status, pings: Mapping[str | None, bool]) -> Status:
+    """`fresh` (a starting sidecar's status) with the results and counters `previous` recorded.
+    `pings` has one entry per server (None: no servers listed): whether it pings."""
+
+    def runs(old: Status, pinging: bool) -> dict[str, Any]:
+        carried = {name: getattr(old, name) for name in RUN_FIELDS}
+        carried["ping_failures_total"] = (old.ping_failures_total or 0) if pinging else None
+        return carried
+
+    if None in pings:
+        return replace(fresh, **runs(previous, pings[None]))
+    servers = {
+        name: Status(**runs(previous.servers.get(name) or Status(), pinging))
+        for name, pinging in pings.items()
+        if name is not None
+    }
+    return replace(fresh, servers=servers)
 
 
 def _iso(value: datetime | None) -> str | None:

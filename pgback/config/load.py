@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from pgback.config.servers import for_server, parse_servers
 from pgback.config.settings import KEYS, Settings
 from pgback.errors import ConfigError
 from pgback.location import parse_location
@@ -71,6 +72,9 @@ def _raw_from_file(path: Path, problems: list[str]) -> dict[str, tuple[Any, str]
         return {}
     found: dict[str, tuple[Any, str]] = {}
     for name, value in data.items():
+        if name == "servers":  # an array of tables, not a key: parse_servers reads it
+            found[name] = (value, f"file {path}")
+            continue
         if name not in KEYS:
             problems.append(f"config file {path}: unknown key {name!r}")
             continue
@@ -91,6 +95,7 @@ def load_settings(
     config_path = config_file or env.get("PGBACK_CONFIG")
     if config_path:
         raw.update(_raw_from_file(Path(config_path), problems))
+    servers_raw = raw.pop("servers", None)
     raw.update(_raw_from_env(env, problems))
     for name, value in (overrides or {}).items():
         if name not in KEYS:
@@ -115,6 +120,12 @@ def load_settings(
     # every problem is reported at once
     settings = Settings(**values, sources=sources, warnings=tuple(_unknown_env(env)))
     problems.extend(_cross_checks(settings))
+    if servers_raw is not None:
+        settings = replace(settings, servers=parse_servers(*servers_raw, problems))
+        for entry in settings.servers:
+            for problem in _cross_checks(for_server(settings, entry)):
+                if problem not in problems:
+                    problems.append(f"[[servers]] {entry.name!r}: {problem}")
     if problems:
         raise ConfigError(problems)
     return _encryption_warning(settings)
@@ -133,6 +144,7 @@ _OTHER_ENV = (
     "PGBACK_BUILD_",
     "PGBACK_SIDECAR_",
     "PGBACK_SET_ID",
+    "PGBACK_SERVER",
     "PGBACK_STATUS",
     "PGBACK_BENCH_",
 )
@@ -221,12 +233,18 @@ def _cross_checks(s: Settings) -> list[str]:
             problems.append(f"s3_endpoint {s.s3_endpoint!r}: not a URL like https://host:port")
     if s.webhook_url and urlparse(s.webhook_url).scheme not in ("http", "https"):
         problems.append(f"webhook_url {s.webhook_url!r}: must be an http(s) URL")
+    if s.ping_url and urlparse(s.ping_url.reveal()).scheme not in ("http", "https"):
+        problems.append("ping_url: must be an http(s) URL (like https://hc-ping.com/UUID)")
     if s.backup_cron:
         from pgback.schedule import validate_cron  # local: keeps config importable alone
 
         error = validate_cron(s.backup_cron, s.cron_timezone)
         if error:
             problems.append(f"backup_cron {s.backup_cron!r}: {error}")
+    calendar = (s.keep_daily, s.keep_weekly, s.keep_monthly, s.keep_yearly)
+    if any(calendar) and not _valid_zone(s.retention_zone):
+        which = "retention_timezone" if s.retention_timezone else "cron_timezone"
+        problems.append(f"{which} {s.retention_zone!r}: not a time zone (like UTC or Europe/Paris)")
     if s.health_listen and not _valid_listen(s.health_listen):
         problems.append(f"health_listen {s.health_listen!r}: expected HOST:PORT")
     overlap = set(s.include_dbs) & set(s.exclude_dbs)
@@ -248,3 +266,13 @@ def _valid_recipient(key: str) -> bool:
 def _valid_listen(text: str) -> bool:
     _host, sep, port = text.rpartition(":")
     return bool(sep) and port.isdigit() and 0 < int(port) < 65536
+
+
+def _valid_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # local: like the other validators
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True

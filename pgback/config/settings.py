@@ -20,6 +20,7 @@ DECRYPTION = "decryption"
 STORAGE = "storage"
 RETENTION = "retention"
 SIDECAR = "sidecar"
+NOTIFY = "notifications"
 STATE = "local state"
 OUTPUT = "output"
 GROUPS = (
@@ -31,6 +32,7 @@ GROUPS = (
     STORAGE,
     RETENTION,
     SIDECAR,
+    NOTIFY,
     STATE,
     OUTPUT,
 )
@@ -71,6 +73,16 @@ def _key(
     """A settings field; `Any` so each field keeps its annotated type for mypy."""
     spec = {"parse": parse, "help": help, "group": group, "secret": secret, "aliases": aliases}
     return field(default=default, metadata={"key": spec})
+
+
+@dataclass(frozen=True)
+class ServerEntry:
+    """One `[[servers]]` table of the settings file: a name and its server-level keys, parsed
+    (pgback.config.servers reads and applies them)."""
+
+    name: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -234,6 +246,24 @@ class Settings:
     keep_last: int | None = _key(
         None, p.as_opt_int, "keep only the N newest complete sets", RETENTION
     )
+    keep_daily: int | None = _key(
+        None, p.as_opt_int, "keep the newest set of each of the last N days", RETENTION
+    )
+    keep_weekly: int | None = _key(
+        None, p.as_opt_int, "keep the newest set of each of the last N ISO weeks", RETENTION
+    )
+    keep_monthly: int | None = _key(
+        None, p.as_opt_int, "keep the newest set of each of the last N months", RETENTION
+    )
+    keep_yearly: int | None = _key(
+        None, p.as_opt_int, "keep the newest set of each of the last N years", RETENTION
+    )
+    retention_timezone: str | None = _key(
+        None,
+        p.as_opt_str,
+        "time zone of the keep_daily...keep_yearly periods (default: cron_timezone)",
+        RETENTION,
+    )
     # sidecar
     backup_cron: str | None = _key(
         None, p.as_opt_str, "cron expression for `serve`", SIDECAR, aliases=("BACKUP_CRON",)
@@ -259,11 +289,26 @@ class Settings:
     post_backup_hook: tuple[str, ...] = _key(
         (), p.as_list, "command run after each backup (argv, comma-separated)", SIDECAR
     )
-    webhook_url: str | None = _key(
-        None, p.as_opt_str, "URL POSTed a JSON event after each run", SIDECAR
-    )
     stop_grace_period: timedelta = _key(
         timedelta(seconds=30), p.as_duration, "on SIGTERM, time left to a running backup", SIDECAR
+    )
+    # notifications
+    webhook_url: str | None = _key(
+        None, p.as_opt_str, "URL POSTed a JSON event after each run", NOTIFY
+    )
+    ping_url: Secret | None = _key(
+        None,
+        p.as_secret,
+        "dead-man ping: requested when a backup starts, succeeds (the URL) and fails",
+        NOTIFY,
+        secret=True,
+    )
+    ping_method: str = _key("post", p.choice("post", "get"), "POST (with a body) or GET", NOTIFY)
+    ping_style: str = _key(
+        "healthchecks",
+        p.choice("healthchecks", "cronitor", "uptime-kuma"),
+        "healthchecks (URL/start, URL, URL/fail), cronitor (?state=) or uptime-kuma (?status=)",
+        NOTIFY,
     )
     # local state
     lock_file: str | None = _key(
@@ -285,10 +330,20 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     # things worth saying that do not stop the run (a misspelled PGBACK_ variable...)
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    # the file's [[servers]] tables; and the one these settings were made for, if any
+    servers: tuple[ServerEntry, ...] = field(default=(), compare=False)
+    server: str | None = None
 
     @property
     def purge_policy_set(self) -> bool:
-        return self.purge_older_than is not None or self.keep_last is not None
+        limits = (self.purge_older_than, self.keep_last)
+        calendar = (self.keep_daily, self.keep_weekly, self.keep_monthly, self.keep_yearly)
+        return any(value is not None for value in limits + calendar)
+
+    @property
+    def retention_zone(self) -> str:
+        """The time zone calendar retention counts days in."""
+        return self.retention_timezone or self.cron_timezone
 
     def redacted(self) -> dict[str, Any]:
         """Every key with its effective value, secrets replaced by `***`."""

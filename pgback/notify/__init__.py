@@ -1,4 +1,4 @@
-"""Notifications about runs, one module per channel (webhook today), one dispatch.
+"""Notifications about runs, one module per channel (webhook, ping), one dispatch.
 
 A channel has a `name` and `send(event, timeout) -> bool`; `CHANNELS` builds the ones the
 settings ask for. The Notifier never raises: a broken notification must never fail a backup,
@@ -13,6 +13,7 @@ from typing import Protocol
 
 from pgback.config import Settings
 from pgback.notify.event import FAILURE, START, SUCCESS, Event
+from pgback.notify.ping import PingChannel
 from pgback.notify.webhook import WebhookChannel
 
 log = logging.getLogger("pgback.notify")
@@ -28,8 +29,14 @@ def _webhook(settings: Settings) -> Channel | None:
     return WebhookChannel(settings.webhook_url) if settings.webhook_url else None
 
 
+def _ping(settings: Settings) -> Channel | None:
+    if not settings.ping_url:
+        return None
+    return PingChannel(settings.ping_url.reveal(), settings.ping_method, settings.ping_style)
+
+
 # one factory per channel: it returns the channel when the settings ask for it
-CHANNELS: list[Callable[[Settings], Channel | None]] = [_webhook]
+CHANNELS: list[Callable[[Settings], Channel | None]] = [_webhook, _ping]
 
 
 class Notifier:

@@ -129,16 +129,26 @@ def bed(pg: PostgresServer, s3: S3Server, tmp_path: Path) -> Bed:
 
 
 class WebhookReceiver:
-    """A webhook endpoint that records every JSON body it is sent."""
+    """A webhook and ping endpoint: records every request (method, path, body text), and the
+    JSON bodies apart (`bodies`)."""
 
     def __init__(self, code: int = 200) -> None:
         self.bodies: list[dict[str, Any]] = []
+        self.requests: list[tuple[str, str, str]] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                receiver.bodies.append(json.loads(self.rfile.read(length)))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode()
+                receiver.requests.append(("POST", self.path, body))
+                if self.headers.get("Content-Type", "").startswith("application/json"):
+                    receiver.bodies.append(json.loads(body))
+                self.send_response(code)
+                self.end_headers()
+
+            def do_GET(self) -> None:
+                receiver.requests.append(("GET", self.path, ""))
                 self.send_response(code)
                 self.end_headers()
 
@@ -149,8 +159,15 @@ class WebhookReceiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/secret-token"
+        return f"{self.base}/hooks/secret-token"
+
+    def paths(self) -> list[str]:
+        return [path for _method, path, _body in self.requests]
 
 
 @pytest.fixture

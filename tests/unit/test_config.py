@@ -131,6 +131,7 @@ def test_load_settings_every_secret_key_accepts_a_file(tmp_path: Path) -> None:
     identity = str(x25519.Identity.generate())
     values = {name: f"value-of-{name}" for name in SECRET_KEYS}
     values["cipher_private_key"] = identity
+    values["ping_url"] = "https://hc-ping.com/value-of-ping_url"  # must be an http(s) URL
     env = {}
     for name, value in values.items():
         path = tmp_path / name
@@ -419,3 +420,33 @@ def test_load_settings_repository_and_another_bucket_is_a_problem() -> None:
         "repository (env PGBACK_REPOSITORY) says s3_bucket 'pg-back' but s3_bucket "
         "(env PGBACK_S3_BUCKET) is 'other': set one of them"
     ]
+
+
+def test_load_settings_calendar_retention_counts_days_in_the_cron_timezone_by_default() -> None:
+    settings = load_settings(env={"PGBACK_KEEP_DAILY": "7", "PGBACK_CRON_TIMEZONE": "Europe/Paris"})
+
+    assert settings.keep_daily == 7
+    assert settings.purge_policy_set
+    assert settings.retention_zone == "Europe/Paris"
+    assert (
+        load_settings(
+            env={"PGBACK_CRON_TIMEZONE": "Europe/Paris", "PGBACK_RETENTION_TIMEZONE": "Asia/Tokyo"}
+        ).retention_zone
+        == "Asia/Tokyo"
+    )
+
+
+def test_load_settings_calendar_retention_in_an_unknown_zone_is_refused() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env={"PGBACK_KEEP_WEEKLY": "4", "PGBACK_RETENTION_TIMEZONE": "Mars/Olympus"})
+
+    assert raised.value.problems == [
+        "retention_timezone 'Mars/Olympus': not a time zone (like UTC or Europe/Paris)"
+    ]
+
+
+def test_load_settings_calendar_count_of_zero_is_refused() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env={"PGBACK_KEEP_MONTHLY": "0"})
+
+    assert "keep_monthly" in raised.value.problems[0]
