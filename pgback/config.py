@@ -55,6 +55,9 @@ class Settings:
     s3_tls: bool = True
     s3_part_size_mib: int = 8
     s3_max_attempts: int = 5
+    s3_create_bucket: bool = False
+    # several runners on one bucket: a running backup's mark older than this is a dead host's
+    mark_stale_after: timedelta = timedelta(minutes=15)
     # retention
     purge_older_than: timedelta | None = None
     purge_min_keep: int | None = 0  # None means "all": keep everything
@@ -220,6 +223,13 @@ def _as_part_size(raw: Any) -> int:
     return size
 
 
+def _as_mark_age(raw: Any) -> timedelta:
+    age = _as_duration(raw)
+    if age < timedelta(seconds=3):  # S3 stamps times to the second: shorter cannot be judged
+        raise ValueError(f"must be at least 3s, got {raw!r}")
+    return age
+
+
 @dataclass(frozen=True)
 class KeySpec:
     name: str
@@ -342,6 +352,13 @@ KEYS: dict[str, KeySpec] = dict(
             "s3_part_size_mib", _as_part_size, "multipart part size in MiB (grows for huge dumps)"
         ),
         _key("s3_max_attempts", _as_jobs, "attempts per S3 request (retries with backoff)"),
+        _key("s3_create_bucket", _as_bool, "`backup` and `serve` create a missing bucket"),
+        _key(
+            "mark_stale_after",
+            _as_mark_age,
+            "a running backup's mark not refreshed for this long is a dead host's (purge may "
+            "then remove its set)",
+        ),
         _key(
             "purge_older_than",
             _as_duration_opt,

@@ -20,6 +20,8 @@ class SetState:
     set_id: str
     started: datetime
     complete: bool
+    # why a backup on some host is still writing the set (a fresh running mark), else None
+    in_progress: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ def _decide(
     def remove(reason: str) -> Decision:
         return Decision(state.set_id, False, reason)
 
+    if state.in_progress:
+        return keep(state.in_progress)
     age = now - state.started
     if age < timedelta(0):
         return keep(f"started {format_duration(-age)} in the future (clock skew?)")

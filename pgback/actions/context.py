@@ -37,6 +37,7 @@ def make_storage(settings: Settings) -> Storage:
             tls=settings.s3_tls,
             part_size=settings.s3_part_size_mib * MIB,
             max_attempts=settings.s3_max_attempts,
+            create_bucket=settings.s3_create_bucket,
         )
     )
 

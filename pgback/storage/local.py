@@ -102,5 +102,11 @@ class LocalStorage:
     def list_uploads(self, prefix: str) -> builtins.list[tuple[str, str]]:
         return []  # writes are atomic here: nothing can be left half-uploaded
 
+    def now(self) -> datetime:
+        """The file system's clock (that of the mtimes `list` reports), from an unnamed file."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=self.root) as probe:
+            return datetime.fromtimestamp(os.fstat(probe.fileno()).st_mtime, UTC)
+
     def abort_upload(self, key: str, upload_id: str) -> None:
         pass

@@ -73,5 +73,8 @@ class MemoryStorage:
     def list_uploads(self, prefix: str) -> builtins.list[tuple[str, str]]:
         return []  # writes are atomic here: nothing can be left half-uploaded
 
+    def now(self) -> datetime:
+        return datetime.now(UTC)  # the clock put_bytes and commit stamp objects with
+
     def abort_upload(self, key: str, upload_id: str) -> None:
         pass

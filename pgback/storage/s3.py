@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 import boto3
@@ -29,6 +33,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
+log = logging.getLogger("pgback")
+
 MIB = 1024 * 1024
 MAX_PARTS = 10_000
 T = TypeVar("T")
@@ -46,6 +52,7 @@ class S3Options:
     part_size: int = 8 * MIB
     max_in_flight: int = 2
     max_attempts: int = 5
+    create_bucket: bool = False  # check() creates a missing bucket instead of failing
 
 
 def _endpoint_url(endpoint: str | None, tls: bool) -> str | None:
@@ -193,11 +200,61 @@ class S3Storage:
             # a wrong name, nor wrong credentials from missing permissions; a listing's does
             try:
                 self.client.list_objects_v2(Bucket=self.bucket, MaxKeys=1)
-            except (ClientError, BotoCoreError) as probe:
+            except ClientError as probe:
+                missing = probe.response.get("Error", {}).get("Code") == "NoSuchBucket"
+                if missing and self.opts.create_bucket:
+                    self._create_bucket()
+                    return
+                raise _explain(probe, what, self.bucket, self._endpoint) from None
+            except BotoCoreError as probe:
                 raise _explain(probe, what, self.bucket, self._endpoint) from None
             raise _explain(exc, what, self.bucket, self._endpoint) from None
         except BotoCoreError as exc:
             raise _explain(exc, what, self.bucket, self._endpoint) from None
+
+    def _create_bucket(self) -> None:
+        """s3_create_bucket: make the missing bucket (outside us-east-1, S3 wants the region
+        as a location constraint; self-hosted servers take it or ignore it)."""
+        region = self.opts.region
+        try:
+            if region and region != "us-east-1":
+                self.client.create_bucket(
+                    Bucket=self.bucket,
+                    CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
+                )
+            else:
+                self.client.create_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists") and self._exists():
+                return  # another host made it meanwhile
+            raise StorageError(
+                f"creating the missing bucket {self.bucket!r} (s3_create_bucket): S3 refused "
+                f"({code or exc.response.get('ResponseMetadata', {}).get('HTTPStatusCode')}): "
+                "create it yourself, or give the key permission to create buckets"
+            ) from None
+        except BotoCoreError as exc:
+            raise _explain(exc, "creating the bucket", self.bucket, self._endpoint) from None
+        log.info("created the missing bucket %s (s3_create_bucket)", self.bucket)
+
+    def _exists(self) -> bool:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (ClientError, BotoCoreError):
+            return False
+        return True
+
+    def now(self) -> datetime:
+        """The S3 server's clock, from its HTTP Date header (the clock of LastModified)."""
+        response = self._call(
+            "reading the S3 server's time", lambda: self.client.head_bucket(Bucket=self.bucket)
+        )
+        date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+        if date:
+            with contextlib.suppress(TypeError, ValueError):
+                return parsedate_to_datetime(date).astimezone(UTC)
+        # no Date header (HTTP/1.1 servers must send one): this host's real clock
+        return datetime.fromtimestamp(time.clock_gettime(time.CLOCK_REALTIME), UTC)
 
     def list_uploads(self, prefix: str) -> builtins.list[tuple[str, str]]:
         found = self._call(

@@ -401,3 +401,24 @@ def test_load_settings_recipient_without_encrypt_warns_backups_are_not_encrypted
 
     assert quiet.warnings == ()
     assert any("NOT encrypted" in w for w in loud.warnings)
+
+
+def test_load_settings_several_runners_keys_have_safe_defaults_and_parse_from_env() -> None:
+    defaults = load_settings(env={})
+    assert defaults.s3_create_bucket is False
+    assert defaults.mark_stale_after == timedelta(minutes=15)
+
+    settings = load_settings(
+        env={"PGBACK_S3_CREATE_BUCKET": "true", "PGBACK_MARK_STALE_AFTER": "90s"}
+    )
+
+    assert settings.s3_create_bucket is True
+    assert settings.mark_stale_after == timedelta(seconds=90)
+
+
+def test_load_settings_mark_stale_after_too_short_to_judge_is_refused() -> None:
+    problems = problems_of(env={"PGBACK_MARK_STALE_AFTER": "2s"})
+
+    assert problems == [
+        "mark_stale_after (env PGBACK_MARK_STALE_AFTER) = '2s': must be at least 3s, got '2s'"
+    ]

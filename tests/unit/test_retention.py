@@ -235,3 +235,31 @@ def test_plan_random_sets_and_policies_hold_the_safety_invariants() -> None:
                 beyond = policy.keep_last is not None and position >= policy.keep_last
                 assert too_old or beyond, context
                 assert state.started <= NOW, context  # future sets are never removed
+
+
+def test_plan_set_marked_in_progress_is_kept_with_the_marks_reason_whatever_its_age() -> None:
+    old_running, done = sets_at((3, INC), (1, C))
+    running = SetState(
+        old_running.set_id, old_running.started, False, "in progress on host-a (pid 7)"
+    )
+
+    decisions = plan([running, done], Policy(older_than=DAY, keep_last=1), NOW)
+
+    assert [(d.set_id, d.keep, d.reason) for d in decisions] == [
+        (done.set_id, True, "newest complete set"),
+        (running.set_id, True, "in progress on host-a (pid 7)"),
+    ]
+
+
+def test_plan_set_marked_in_progress_never_counts_as_the_newest_complete() -> None:
+    sets = sets_at((1, C), (2, C))
+    marked = [SetState(s.set_id, s.started, s.complete, None) for s in sets]
+    # an interrupted run cannot look complete through its mark: only the manifest counts
+    newer = NOW - timedelta(hours=1)
+    marked.append(SetState(make_set_id(newer), newer, False, "in progress on host-b (pid 9)"))
+
+    decisions = plan(marked, Policy(keep_last=1), NOW)
+
+    reasons = {d.set_id: d.reason for d in decisions}
+    assert reasons[sets[0].set_id] == "newest complete set"
+    assert [d.keep for d in decisions] == [True, True, False]
