@@ -30,8 +30,10 @@
 #                                           rootfs cached in /var/cache/pgback
 #        localhost/pgback-postgres:15       docker/postgres/Dockerfile
 #        localhost/pgback-s3:latest         docker/s3/Dockerfile (moto server)
-#        localhost/pgback:dev               ./Dockerfile, only if it exists;
-#                                           always rebuilt (layer cache)
+#        localhost/pgback:dev               ./Dockerfile, only if it exists, on
+#                                           localhost/pgback-debian:trixie with
+#                                           PG_APT_SOURCE=debian (clients 15, 17,
+#                                           18); always rebuilt (layer cache)
 #      postgres and s3 carry a label with a hash of their build context and
 #      base image: editing docker/postgres/* rebuilds that image.
 #   3. Print (and when sourced, export):
@@ -78,6 +80,10 @@ POSTGRES_IMAGE=localhost/pgback-postgres:15
 S3_IMAGE=localhost/pgback-s3:latest
 SIDECAR_IMAGE=localhost/pgback:dev
 SUITE=bookworm
+# shellcheck source=/dev/null # the host's
+HOST_SUITE="$(. /etc/os-release && echo "${VERSION_CODENAME:-$SUITE}")"
+# the sidecar's base: trixie's own client is 17; bookworm's 15 and sid's 18 install beside it
+SIDECAR_SUITE=trixie
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_SIDECAR="${PGBACK_BUILD_SIDECAR:-1}"
@@ -323,7 +329,10 @@ image_exists() { "$CLI" image inspect "$1" >/dev/null 2>&1; }
 image_label() { "$CLI" image inspect --format "{{ index .Config.Labels \"$2\" }}" "$1" 2>/dev/null || true; }
 image_id() { "$CLI" image inspect --format '{{.Id}}' "$1"; }
 
+# build_base [SUITE]: localhost/pgback-debian:SUITE (default: $SUITE, the host's).
 build_base() {
+	local SUITE="${1:-$SUITE}"
+	local BASE_IMAGE="localhost/pgback-debian:$SUITE"
 	if image_exists "$BASE_IMAGE"; then
 		log "$BASE_IMAGE exists"
 		return 0
@@ -342,7 +351,7 @@ build_base() {
 			debootstrap --variant=minbase "$SUITE" "$tmp" ${mirror:+"$mirror"} >&2
 		# Same apt sources as the host (updates and security included).
 		if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
-			cp /etc/apt/sources.list.d/debian.sources "$tmp/etc/apt/sources.list.d/debian.sources"
+			sed "s/\b$HOST_SUITE\b/$SUITE/g" /etc/apt/sources.list.d/debian.sources >"$tmp/etc/apt/sources.list.d/debian.sources"
 			rm -f "$tmp/etc/apt/sources.list"
 		fi
 		# Small images: no docs, man pages or translations, now or from later
@@ -423,13 +432,16 @@ build_sidecar() {
 		log "no ./Dockerfile yet: not building $SIDECAR_IMAGE"
 		return 0
 	fi
+	build_base "$SIDECAR_SUITE"
 	local pull=(--pull=never --format docker)  # docker format: podman's OCI default drops HEALTHCHECK
 	[[ "$CLI" == podman ]] || pull=(--pull=false)
-	# Debian's own client tools by default: they match the local PostgreSQL image (15) and
-	# come from the only package mirror these machines reach
+	# Debian's mirror is the only package source these machines reach: PostgreSQL clients 15,
+	# 17 and 18 (what Debian has), side by side; users' default build takes PGDG's
 	local apt_source="${PGBACK_SIDECAR_PG_APT_SOURCE:-debian}"
 	step "build $SIDECAR_IMAGE from ./Dockerfile" \
-		"$CLI" build "${pull[@]}" "${build_opts[@]}" --build-arg "PG_APT_SOURCE=$apt_source" \
+		"$CLI" build "${pull[@]}" "${build_opts[@]}" \
+		--build-arg "BASE_IMAGE=localhost/pgback-debian:$SIDECAR_SUITE" \
+		--build-arg "PG_APT_SOURCE=$apt_source" \
 		-t "$SIDECAR_IMAGE" -f "$REPO_ROOT/Dockerfile" "$REPO_ROOT" >&2
 }
 
