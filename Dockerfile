@@ -20,7 +20,9 @@
 #                  DEBIAN_SUITES that carries it, the others skipped; on trixie that is 15
 #                  (bookworm), 17 (trixie) and 18 (sid), libpq from the newest.
 #   DEBIAN_SUITES  suites the debian source may use (default "bookworm trixie sid").
-#   HOST_CA        a CA bundle mounted during the build only (networks that intercept TLS).
+#   HOST_CA        a CA bundle mounted during the build only (networks that intercept TLS);
+#                  where nothing can be mounted (`docker compose build`), ./.build-ca.pem in the
+#                  build context serves pip the same way, and stays out of the image.
 ARG BASE_IMAGE=debian:trixie-slim
 
 # --- build: pgback and its Python dependencies in a virtual environment ----------------------
@@ -31,10 +33,12 @@ RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends python3 python3-venv ca-certificates; \
     rm -rf /var/lib/apt/lists/*
-COPY pyproject.toml README.md /src/
+# .build-ca.pem (optional, git-ignored): the CA of a network that re-signs TLS, for pip only
+COPY pyproject.toml README.md .build-ca.pe[m] /src/
 COPY pgback /src/pgback
 RUN set -eux; \
-    if [ -s "$HOST_CA" ]; then export PIP_CERT="$HOST_CA"; fi; \
+    if [ -s "$HOST_CA" ]; then export PIP_CERT="$HOST_CA"; \
+    elif [ -s /src/.build-ca.pem ]; then export PIP_CERT=/src/.build-ca.pem; fi; \
     python3 -m venv /opt/pgback; \
     /opt/pgback/bin/pip install --no-cache-dir --disable-pip-version-check /src; \
     /opt/pgback/bin/pgback --version
