@@ -17,7 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from .compose_run import HealthPump, QuickStart, force_remove, project_leftovers, readme_commands
+from .compose_run import (
+    ROOT,
+    HealthPump,
+    QuickStart,
+    force_remove,
+    project_leftovers,
+    readme_commands,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -43,6 +50,19 @@ def engine_answers() -> bool:
         text=True,
     )
     return probe.stdout == "OK"
+
+
+def local_images() -> list[str]:
+    """The images compose.local.yaml names (stand-ins for what cannot be pulled here)."""
+    text = (ROOT / "compose.local.yaml").read_text()
+    return sorted(set(re.findall(r"(localhost/[\w./-]+:[\w.-]+)", text)))
+
+
+def image_present(image: str) -> bool:
+    return subprocess.run(["podman", "image", "exists", image], capture_output=True).returncode == 0
+
+
+LOCAL_IMAGES = local_images()
 
 
 def complete_sets(listing: str) -> list[str]:
@@ -73,6 +93,15 @@ def test_readme_lists_the_quick_start_commands_in_their_order() -> None:
 def test_readme_compose_quick_start_backs_up_restores_runs_cron_and_leaves_nothing(
     tmp_path: Path,
 ) -> None:
+    missing = [image for image in LOCAL_IMAGES if not image_present(image)]
+    assert not missing, f"{missing}: `source scripts/container-engine.sh` builds them"
+    # compose.yaml's S3 healthcheck runs curl, as upstream's image (and its compose files) do
+    s3_image = next(i for i in LOCAL_IMAGES if "seaweedfs" in i)
+    has_curl = subprocess.run(
+        ["podman", "run", "--rm", "--entrypoint", "curl", s3_image, "--version"],
+        capture_output=True,
+    )
+    assert has_curl.returncode == 0, f"{s3_image} has no curl, which chrislusf/seaweedfs has"
     project = f"pgback-quickstart-{uuid.uuid4().hex[:8]}"
     run = QuickStart.prepare(tmp_path, os.environ, project)
     outputs: dict[str, str] = {}
