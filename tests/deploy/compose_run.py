@@ -37,6 +37,12 @@ CONTEXT = [
     "deploy/image",
 ]
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+# the engine's own CLI, for what compose does not say (healthchecks, leftovers): podman here
+ENGINE_CLI = os.environ.get("PGBACK_COMPOSE_ENGINE") or (
+    "podman" if shutil.which("podman") else "docker"
+)
+# the compose files the quick start runs with: the local stand-ins where nothing can be pulled
+COMPOSE_FILES = os.environ.get("PGBACK_COMPOSE_FILES", "compose.yaml:compose.local.yaml")
 
 
 def compose_binary() -> Path:
@@ -103,14 +109,14 @@ class QuickStart:
         env = dict(base_env)
         env.update(
             PATH=f"{shim}{os.pathsep}{env.get('PATH', '')}",
-            COMPOSE_FILE="compose.yaml:compose.local.yaml",
+            COMPOSE_FILE=COMPOSE_FILES,
             COMPOSE_PROJECT_NAME=project,
             COMPOSE_PROGRESS="plain",
-            # podman's API builds with its own builder (buildah): compose's classic build path,
-            # not BuildKit (which would pull moby/buildkit), as docs/sidecar.md says
-            DOCKER_BUILDKIT="0",
-            COMPOSE_BAKE="false",
         )
+        if ENGINE_CLI == "podman":
+            # podman's API builds with its own builder (buildah): compose's classic build
+            # path, not BuildKit (which would pull moby/buildkit), as docs/sidecar.md says
+            env.update(DOCKER_BUILDKIT="0", COMPOSE_BAKE="false")
         return cls(workdir, env)
 
     def run(self, command: str, timeout: float = 900) -> Result:
@@ -175,6 +181,9 @@ class HealthPump:
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
+        if ENGINE_CLI != "podman":  # Docker runs healthchecks itself
+            yield
+            return
         self._thread.start()
         try:
             yield
@@ -188,9 +197,9 @@ def project_leftovers(project: str) -> dict[str, list[str]]:
     label = f"label=com.docker.compose.project={project}"
     found = {}
     for kind, argv in {
-        "containers": ["podman", "ps", "-a", "--filter", label, "--format", "{{.Names}}"],
-        "volumes": ["podman", "volume", "ls", "--filter", label, "--format", "{{.Name}}"],
-        "networks": ["podman", "network", "ls", "--filter", label, "--format", "{{.Name}}"],
+        "containers": [ENGINE_CLI, "ps", "-a", "--filter", label, "--format", "{{.Names}}"],
+        "volumes": [ENGINE_CLI, "volume", "ls", "--filter", label, "--format", "{{.Name}}"],
+        "networks": [ENGINE_CLI, "network", "ls", "--filter", label, "--format", "{{.Name}}"],
     }.items():
         found[kind] = subprocess.run(
             argv, capture_output=True, text=True, check=True
@@ -208,4 +217,4 @@ def force_remove(project: str) -> None:
                 "volumes": ["volume", "rm", "-f"],
                 "networks": ["network", "rm", "-f"],
             }[kind]
-            subprocess.run(["podman", *sub, *names], capture_output=True)
+            subprocess.run([ENGINE_CLI, *sub, *names], capture_output=True)

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from .compose_run import (
+    COMPOSE_FILES,
+    ENGINE_CLI,
     ROOT,
     HealthPump,
     QuickStart,
@@ -33,7 +35,7 @@ ROWS = "1000"  # the README's CREATE TABLE items AS SELECT generate_series(1, 10
 
 
 def engine_answers() -> bool:
-    host = os.environ.get("DOCKER_HOST", "")
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     if not host.startswith("unix://"):
         return False
     probe = subprocess.run(
@@ -53,13 +55,14 @@ def engine_answers() -> bool:
 
 
 def local_images() -> list[str]:
-    """The images compose.local.yaml names (stand-ins for what cannot be pulled here)."""
-    text = (ROOT / "compose.local.yaml").read_text()
+    """The locally built images the compose files name (stand-ins for what cannot be pulled)."""
+    text = "".join((ROOT / name).read_text() for name in COMPOSE_FILES.split(":"))
     return sorted(set(re.findall(r"(localhost/[\w./-]+:[\w.-]+)", text)))
 
 
 def image_present(image: str) -> bool:
-    return subprocess.run(["podman", "image", "exists", image], capture_output=True).returncode == 0
+    probe = subprocess.run([ENGINE_CLI, "image", "inspect", image], capture_output=True)
+    return probe.returncode == 0
 
 
 LOCAL_IMAGES = local_images()
@@ -96,12 +99,12 @@ def test_readme_compose_quick_start_backs_up_restores_runs_cron_and_leaves_nothi
     missing = [image for image in LOCAL_IMAGES if not image_present(image)]
     assert not missing, f"{missing}: `source scripts/container-engine.sh` builds them"
     # compose.yaml's S3 healthcheck runs curl, as upstream's image (and its compose files) do
-    s3_image = next(i for i in LOCAL_IMAGES if "seaweedfs" in i)
-    has_curl = subprocess.run(
-        ["podman", "run", "--rm", "--entrypoint", "curl", s3_image, "--version"],
-        capture_output=True,
-    )
-    assert has_curl.returncode == 0, f"{s3_image} has no curl, which chrislusf/seaweedfs has"
+    for s3_image in [i for i in LOCAL_IMAGES if "seaweedfs" in i]:
+        has_curl = subprocess.run(
+            [ENGINE_CLI, "run", "--rm", "--entrypoint", "curl", s3_image, "--version"],
+            capture_output=True,
+        )
+        assert has_curl.returncode == 0, f"{s3_image} has no curl, which chrislusf/seaweedfs has"
     project = f"pgback-quickstart-{uuid.uuid4().hex[:8]}"
     run = QuickStart.prepare(tmp_path, os.environ, project)
     outputs: dict[str, str] = {}
