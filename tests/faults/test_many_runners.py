@@ -23,10 +23,17 @@ from .harness import Bucket, Canaries, FaultyS3, WatchedRun, assert_no_secrets, 
 pytestmark = pytest.mark.integration
 
 STALE_AFTER = 4  # seconds: mark_stale_after for both hosts; A refreshes every 2/3 s
+# the dead host's test: B's own backup (its purge judges A's mark) must end well within it
+DEAD_STALE_AFTER = 15
 
 
 def host_a(
-    env_for: EnvFor, store: Bucket, proxy: FaultyS3, gate: threading.Event, state: Path
+    env_for: EnvFor,
+    store: Bucket,
+    proxy: FaultyS3,
+    gate: threading.Event,
+    state: Path,
+    stale_after: int = STALE_AFTER,
 ) -> dict[str, str]:
     """`big` uncompressed in 5 MiB parts, each held by the proxy until `gate` is set; no
     retention policy of its own."""
@@ -38,13 +45,15 @@ def host_a(
         compress="none",
         s3_part_size_mib=5,
         state_dir=state,
-        mark_stale_after=f"{STALE_AFTER}s",
+        mark_stale_after=f"{stale_after}s",
     )
 
 
-def host_b(env_for: EnvFor, store: Bucket, state: Path, **keys: str) -> dict[str, str]:
+def host_b(
+    env_for: EnvFor, store: Bucket, state: Path, stale_after: int = STALE_AFTER, **keys: str
+) -> dict[str, str]:
     return env_for(
-        store, state_dir=state, keep_last="1", mark_stale_after=f"{STALE_AFTER}s", **keys
+        store, state_dir=state, keep_last="1", mark_stale_after=f"{stale_after}s", **keys
     )
 
 
@@ -108,7 +117,8 @@ def test_dead_hosts_mark_expires_then_its_set_and_upload_are_purged(
 ) -> None:
     old = good_set(hours_ago=2)
     held = threading.Event()  # never set while A lives: A dies mid-upload
-    a = WatchedRun(host_a(env_for, store, proxy, held, tmp_path / "a"), "backup")
+    a_env = host_a(env_for, store, proxy, held, tmp_path / "a", DEAD_STALE_AFTER)
+    a = WatchedRun(a_env, "backup")
     a.wait_until(lambda: bool(store.uploads()), "host A's multipart upload in flight")
     (a_set,) = store.set_ids() - {old}
     (mark,) = marks(store)
@@ -116,7 +126,7 @@ def test_dead_hosts_mark_expires_then_its_set_and_upload_are_purged(
     a.proc.kill()  # SIGKILL: no cleanup of any kind
     killed = a.finish()
     assert killed.returncode == -9
-    b_env = host_b(env_for, store, tmp_path / "b", include_dbs="small")
+    b_env = host_b(env_for, store, tmp_path / "b", DEAD_STALE_AFTER, include_dbs="small")
 
     fresh = run_pgback(b_env, "backup")
 
@@ -124,7 +134,7 @@ def test_dead_hosts_mark_expires_then_its_set_and_upload_are_purged(
     assert a_set in store.set_ids() and store.uploads(), "a fresh mark did not protect A's set"
     assert re.search(rf"{a_set}\s+keep\s+in progress on", fresh.stdout), fresh.stdout
 
-    time.sleep(STALE_AFTER + 1.5)  # nobody refreshes the mark now
+    time.sleep(DEAD_STALE_AFTER + 1.5)  # nobody refreshes the mark now
     expired = run_pgback(b_env, "purge")
 
     assert expired.returncode == 0, expired.describe()
