@@ -143,6 +143,10 @@ class QuickStart:
         self.results.append(result)
         return result
 
+    def timings(self) -> str:
+        """One line per command: how long it took (printed; `pytest -rP` shows it)."""
+        return "\n".join(f"{r.seconds:6.1f}s  {r.command.split('  #')[0]}" for r in self.results)
+
     def transcript(self) -> str:
         return "\n".join(
             f"$ {r.command}   [exit {r.returncode}, {r.seconds:.0f}s]\n{r.output[-3000:]}"

@@ -122,6 +122,7 @@ def test_readme_compose_quick_start_backs_up_restores_runs_cron_and_leaves_nothi
         if any(leftovers.values()):
             force_remove(project)
 
+    print(run.timings())
     # the backup, as `list` shows it, and what the health check and /metrics say
     (first,) = complete_sets(outputs["list"])
     assert outputs["health"].startswith("ok:"), run.transcript()
