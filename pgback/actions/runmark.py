@@ -9,8 +9,11 @@ set again, and the next purge removes it.
 Freshness is judged on the S3 server's clock only: the mark's LastModified (stamped by the
 server at each rewrite) against the server's current time (its HTTP Date header). The hosts'
 clocks, however skewed, and the scenario harness's virtual clock never enter the comparison.
-One exception, known for sure: a mark this very process wrote and no longer refreshes (its run
-failed while the endpoint was down, so the mark could not be removed) is dead at once.
+Known for sure, and dead at once (restic's rule, made safe for containers): a mark written in
+this very process namespace (same kernel boot, same pid namespace) by a process that no longer
+runs, or by this process for a run it no longer refreshes (a run that failed while the endpoint
+was down, so its mark could not be removed). Containers with a pid namespace of their own, and
+other machines, always wait for the time to pass.
 
 The mark says who runs the backup (host name, pid, start time, pgback version) and how often
 it is refreshed; never a secret. It never makes a set complete (only manifest.json does), and
@@ -25,6 +28,7 @@ import socket
 import threading
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from pgback import __version__, naming
 from pgback.actions.context import log
@@ -63,6 +67,7 @@ class RunMark:
                 "set_id": naming.make_set_id(started),
                 "host": socket.gethostname(),
                 "pid": os.getpid(),
+                "pid_namespace": pid_namespace(),
                 "started_at": started.isoformat(),  # this host's clock: informative only
                 "tool_version": __version__,
                 "refresh_seconds": self._interval,
@@ -158,11 +163,9 @@ class Judge:
         details = self._read(key)
         if details is None:
             return None  # removed meanwhile: the run finished or failed
-        host, pid, declared = details
-        if host == socket.gethostname() and pid == str(os.getpid()):
-            with _LIVE_LOCK:
-                if key not in _LIVE:
-                    return None  # this process's own dead run
+        host, pid, declared, namespace = details
+        if namespace is not None and namespace == pid_namespace() and not _running(pid, key):
+            return None  # its process is gone, as this host can tell for sure
         # the writer's own period counts when it is longer: its refreshes are that far apart
         stale_after = max(self.stale_after, declared)
         if found.last_modified is None:  # every backend stamps objects; be safe if one does not
@@ -175,19 +178,50 @@ class Judge:
             f"(stale after {format_duration(stale_after)})"
         )
 
-    def _read(self, key: str) -> tuple[str, str, timedelta] | None:
+    def _read(self, key: str) -> tuple[str, str, timedelta, str | None] | None:
         try:
             data = json.loads(self.storage.get_bytes(key))
         except NotFoundError:
             return None
         except ValueError:
-            return "an unknown host", "?", self.stale_after
+            return "an unknown host", "?", self.stale_after, None
         if not isinstance(data, dict):
-            return "an unknown host", "?", self.stale_after
+            return "an unknown host", "?", self.stale_after, None
         declared = data.get("stale_after_seconds")
         period = (
             timedelta(seconds=declared)
             if isinstance(declared, (int, float)) and 0 < declared < 7 * 86400
             else self.stale_after
         )
-        return str(data.get("host", "an unknown host")), str(data.get("pid", "?")), period
+        namespace = data.get("pid_namespace")
+        return (
+            str(data.get("host", "an unknown host")),
+            str(data.get("pid", "?")),
+            period,
+            namespace if isinstance(namespace, str) else None,
+        )
+
+
+def pid_namespace() -> str | None:
+    """This kernel boot and pid namespace, where a pid names one process; None off Linux."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        return f"{boot}/{os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return None
+
+
+def _running(pid: str, key: str) -> bool:
+    """Is the process that wrote the mark still there (and, if it is us, still refreshing)?"""
+    if not pid.isdigit():
+        return True
+    if int(pid) == os.getpid():
+        with _LIVE_LOCK:
+            return key in _LIVE
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True

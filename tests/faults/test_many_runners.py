@@ -1,15 +1,20 @@
 """Several runners, one bucket: two `pgback` processes with separate state directories (so no
 shared lock file, as on two hosts) against one real S3 bucket.
 
-Host A's backup runs through the fault proxy, which holds its part uploads until the test lets
-them go; host B talks to S3 directly. A running backup's mark (`running.json` in its set) is
-what keeps B's purge away from A's set; a SIGKILLed host's mark expires after
-`mark_stale_after` and its set is then purged like any dead run's.
+Host A's backup runs in a pid namespace of its own (`unshare --pid --fork`: B cannot see its
+processes, as from another machine or container) and through the fault proxy, which holds its
+part uploads until the test lets them go; host B talks to S3 directly. A running backup's mark
+(`running.json` in its set) is what keeps B's purge away from A's set; a SIGKILLed host's mark
+expires after `mark_stale_after` and its set is then purged like any dead run's. In one pid
+namespace a dead writer is known at once.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -57,8 +62,19 @@ def host_b(
     )
 
 
-def set_ids_in(text: str) -> list[str]:
-    return re.findall(r"\b\d{8}T\d{6}Z\b", text)
+ANOTHER_HOST = ("unshare", "--pid", "--fork")  # root: CI and this machine run as root
+
+
+def mark_of(store: Bucket, key: str) -> dict[str, object]:
+    body = store.s3.client().get_object(Bucket=store.name, Key=key)["Body"].read()
+    found: dict[str, object] = json.loads(body)
+    return found
+
+
+def pgback_pid(run: WatchedRun) -> int:
+    """The pgback process under `unshare --fork` (its child), as this host numbers it."""
+    children = Path(f"/proc/{run.pid}/task/{run.pid}/children").read_text().split()
+    return int(children[0])
 
 
 def marks(store: Bucket) -> list[str]:
@@ -75,10 +91,12 @@ def test_backup_running_on_one_host_survives_another_hosts_purge_and_completes(
 ) -> None:
     old = good_set(hours_ago=2)
     held = threading.Event()
-    a = WatchedRun(host_a(env_for, store, proxy, held, tmp_path / "a"), "backup")
+    a_env = host_a(env_for, store, proxy, held, tmp_path / "a")
+    a = WatchedRun(a_env, "backup", wrapper=ANOTHER_HOST)
     a.wait_until(lambda: bool(store.uploads()), "host A's multipart upload in flight")
     (a_set,) = store.set_ids() - {old}
     (mark,) = marks(store)
+    written = mark_of(store, mark)
     # longer than mark_stale_after: only A's refreshes can keep its mark fresh
     time.sleep(STALE_AFTER + 1.5)
 
@@ -89,7 +107,8 @@ def test_backup_running_on_one_host_survives_another_hosts_purge_and_completes(
     assert a_set < b_set  # A's set is older than the newest complete set: today's trap
     assert re.search(rf"{old}\s+removed\s+beyond keep_last=1", b.stdout), b.stdout
     assert re.search(
-        rf"{a_set}\s+keep\s+in progress on \S+ \(pid {a.pid}\), mark refreshed \d+s ago",
+        rf"{a_set}\s+keep\s+in progress on {written['host']} \(pid {written['pid']}\), "
+        r"mark refreshed \d+s ago",
         b.stdout,
     ), b.stdout
     assert store.uploads(), "B's purge aborted the upload of A's running backup"
@@ -118,14 +137,15 @@ def test_dead_hosts_mark_expires_then_its_set_and_upload_are_purged(
     old = good_set(hours_ago=2)
     held = threading.Event()  # never set while A lives: A dies mid-upload
     a_env = host_a(env_for, store, proxy, held, tmp_path / "a", DEAD_STALE_AFTER)
-    a = WatchedRun(a_env, "backup")
+    a = WatchedRun(a_env, "backup", wrapper=ANOTHER_HOST)
     a.wait_until(lambda: bool(store.uploads()), "host A's multipart upload in flight")
     (a_set,) = store.set_ids() - {old}
     (mark,) = marks(store)
     body = store.s3.client().get_object(Bucket=store.name, Key=mark)["Body"].read().decode()
-    a.proc.kill()  # SIGKILL: no cleanup of any kind
+    os.kill(pgback_pid(a), signal.SIGKILL)  # no cleanup of any kind
     killed = a.finish()
-    assert killed.returncode == -9
+    # unshare reports its child's death its own way; the point is that pgback cleaned nothing
+    assert killed.returncode != 0 and "partial object" not in killed.stderr, killed.describe()
     b_env = host_b(env_for, store, tmp_path / "b", DEAD_STALE_AFTER, include_dbs="small")
 
     fresh = run_pgback(b_env, "backup")
@@ -146,5 +166,29 @@ def test_dead_hosts_mark_expires_then_its_set_and_upload_are_purged(
     assert store.uploads() == []
     assert marks(store) == []
     # what the mark told every host: who and where, never a secret
-    assert '"host"' in body and f'"pid": {a.pid}' in body
+    assert '"host"' in body and '"pid": 1,' in body  # pid 1 of its own namespace
     assert_no_secrets(fresh, canaries, body)
+
+
+def test_dead_writer_in_this_pid_namespace_is_known_at_once_and_purged(
+    env_for: EnvFor,
+    store: Bucket,
+    proxy: FaultyS3,
+    good_set: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    """On one host (the sidecar's container, a laptop) a mark whose process is gone needs no
+    waiting: the next purge removes the dead run's set and aborts its upload."""
+    old = good_set(hours_ago=2)
+    held = threading.Event()
+    a = WatchedRun(host_a(env_for, store, proxy, held, tmp_path / "a", 900), "backup")
+    a.wait_until(lambda: bool(store.uploads()), "A's multipart upload in flight")
+    (a_set,) = store.set_ids() - {old}
+    a.proc.kill()
+    assert a.finish().returncode == -9
+
+    b = run_pgback(host_b(env_for, store, tmp_path / "b", 900, include_dbs="small"), "backup")
+
+    assert b.returncode == 0, b.describe()
+    assert re.search(rf"{a_set}\s+removed\s+incomplete", b.stdout), b.stdout
+    assert a_set not in store.set_ids() and store.uploads() == [] and marks(store) == []
