@@ -1,19 +1,29 @@
 # pgback as a sidecar container: `pgback serve` (cron backups, health) by default, and every
 # other pgback command through `docker compose exec` or `docker run ... pgback <command>`.
 #
-#   docker build -t pgback .
-#   docker build --build-arg PG_MAJOR=16 -t pgback:pg16 .          # client tools of another major
-#   docker build --build-arg PG_APT_SOURCE=debian -t pgback .       # Debian's own client (15)
+#   docker build -t pgback .                                       # clients 14-18 from PGDG
+#   docker build --build-arg PG_MAJORS="16 17" -t pgback:small .   # only the majors you run
+#   docker build --build-arg PG_APT_SOURCE=debian -t pgback .      # Debian's mirror only
+#
+# The client tools of every major in PG_MAJORS are installed side by side in
+# /usr/lib/postgresql/<N>/bin; for each server pgback picks the client of its major, else the
+# oldest newer one (pg_dump refuses servers newer than itself; pg_restore reads archives of
+# its own major and older). The newest major is also first on PATH.
 #
 # Build arguments:
-#   BASE_IMAGE     a Debian bookworm image (default debian:bookworm-slim; CI passes a local one)
-#   PG_MAJOR       major version of the PostgreSQL client tools (default 17). pg_dump must be at
-#                  least the server's major version: match your newest server.
-#   PG_APT_SOURCE  the apt source line of the PostgreSQL packages (default: PGDG for bookworm).
-#                  `debian` installs Debian's own postgresql-client instead (version 15 on
-#                  bookworm; PG_MAJOR is then ignored): for builds that only reach Debian's mirror.
-#   HOST_CA        a CA bundle mounted during the build only (networks that intercept TLS).
-ARG BASE_IMAGE=debian:bookworm-slim
+#   BASE_IMAGE     a Debian image (default debian:trixie-slim). Builds without a registry
+#                  (this repository's CI) pass a locally built Debian trixie instead.
+#   PG_MAJORS      client majors to install (default "14 15 16 17 18": the supported ones).
+#   PG_APT_SOURCE  pgdg (default): the PostgreSQL apt repository for the base's release,
+#                  every major of PG_MAJORS or the build fails. debian: Debian's own mirror
+#                  only (networks that reach nothing else): each major from the suite of
+#                  DEBIAN_SUITES that carries it, the others skipped; on trixie that is 15
+#                  (bookworm), 17 (trixie) and 18 (sid), libpq from the newest.
+#   DEBIAN_SUITES  suites the debian source may use (default "bookworm trixie sid").
+#   HOST_CA        a CA bundle mounted during the build only (networks that intercept TLS);
+#                  where nothing can be mounted (`docker compose build`), ./.build-ca.pem in the
+#                  build context serves pip the same way, and stays out of the image.
+ARG BASE_IMAGE=debian:trixie-slim
 
 # --- build: pgback and its Python dependencies in a virtual environment ----------------------
 FROM ${BASE_IMAGE} AS build
@@ -23,48 +33,32 @@ RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends python3 python3-venv ca-certificates; \
     rm -rf /var/lib/apt/lists/*
-COPY pyproject.toml README.md /src/
+# .build-ca.pem (optional, git-ignored): the CA of a network that re-signs TLS, for pip only
+COPY pyproject.toml README.md .build-ca.pe[m] /src/
 COPY pgback /src/pgback
 RUN set -eux; \
-    if [ -s "$HOST_CA" ]; then export PIP_CERT="$HOST_CA"; fi; \
+    if [ -s "$HOST_CA" ]; then export PIP_CERT="$HOST_CA"; \
+    elif [ -s /src/.build-ca.pem ]; then export PIP_CERT=/src/.build-ca.pem; fi; \
     python3 -m venv /opt/pgback; \
     /opt/pgback/bin/pip install --no-cache-dir --disable-pip-version-check /src; \
     /opt/pgback/bin/pgback --version
 
 # --- runtime: Python, the venv, the PostgreSQL client tools; no compiler, no pip cache ---------
 FROM ${BASE_IMAGE}
-ARG PG_MAJOR=17
-ARG PG_APT_SOURCE="deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main"
+ARG PG_MAJORS="14 15 16 17 18"
+ARG PG_APT_SOURCE=pgdg
+ARG DEBIAN_SUITES="bookworm trixie sid"
 ARG HOST_CA=/run/pgback-host-ca/ca-certificates.crt
+COPY deploy/image/install-pg-clients.sh /usr/local/lib/pgback/install-pg-clients.sh
 # tzdata: cron_timezone needs the zone database; ca-certificates: S3 and webhooks over TLS;
-# passwd: useradd (not in a minbase debootstrap). The installed major's programs are linked into
-# /usr/local/bin: Debian's /usr/bin ones go through a Perl wrapper that picks a version by local
-# cluster, which a client-only image does not have.
+# passwd: useradd (not in a minbase debootstrap)
 RUN set -eux; \
     export DEBIAN_FRONTEND=noninteractive; \
-    apt_tls=""; curl_tls=""; \
-    if [ -s "$HOST_CA" ]; then apt_tls="-o Acquire::https::CAInfo=$HOST_CA"; curl_tls="--cacert $HOST_CA"; fi; \
     apt-get update; \
     apt-get install -y --no-install-recommends python3 ca-certificates tzdata passwd; \
-    if [ "$PG_APT_SOURCE" = "debian" ]; then \
-        apt-get install -y --no-install-recommends postgresql-client; \
-    else \
-        apt-get install -y --no-install-recommends curl; \
-        install -d /usr/share/postgresql-common/pgdg; \
-        curl -fsSL $curl_tls -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc \
-            https://www.postgresql.org/media/keys/ACCC4CF8.asc; \
-        echo "$PG_APT_SOURCE" > /etc/apt/sources.list.d/pgdg.list; \
-        apt-get $apt_tls update; \
-        apt-get $apt_tls install -y --no-install-recommends "postgresql-client-${PG_MAJOR}"; \
-        apt-get purge -y --auto-remove curl; \
-    fi; \
+    PG_MAJORS="$PG_MAJORS" PG_APT_SOURCE="$PG_APT_SOURCE" DEBIAN_SUITES="$DEBIAN_SUITES" \
+        HOST_CA="$HOST_CA" sh /usr/local/lib/pgback/install-pg-clients.sh; \
     rm -rf /var/lib/apt/lists/*; \
-    major="$(ls /usr/lib/postgresql | sort -n | tail -n 1)"; \
-    for program in pg_dump pg_dumpall pg_restore psql; do \
-        ln -s "/usr/lib/postgresql/$major/bin/$program" "/usr/local/bin/$program"; \
-    done; \
-    pg_dump --version; \
-    if [ "$PG_APT_SOURCE" != "debian" ]; then pg_dump --version | grep -q " ${PG_MAJOR}\."; fi; \
     groupadd --system --gid 10001 pgback; \
     useradd --system --uid 10001 --gid pgback --home-dir /var/lib/pgback --create-home \
         --shell /usr/sbin/nologin pgback

@@ -31,6 +31,8 @@ class SetState:
     set_id: str
     started: datetime
     complete: bool
+    # why a backup on some host is still writing the set (a fresh running mark), else None
+    in_progress: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,8 @@ def _decide(
     kept: dict[str, list[str]],
     policy: Policy,
 ) -> Decision:
+    if state.in_progress:
+        return Decision(state.set_id, True, (state.in_progress,))
     if state.started > now:
         ahead = format_duration(state.started - now)
         return Decision(state.set_id, True, (f"started {ahead} in the future (clock skew?)",))

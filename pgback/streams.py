@@ -1,11 +1,16 @@
-"""Stream plumbing shared by backup, restore, download and verify: hashing, counting, copying."""
+"""Stream plumbing shared by backup, restore, download and verify: hashing, counting, copying,
+reading a program's pipe in big pieces, stopping a stream when a run is cancelled."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
-from typing import Any
+import os
+import threading
+from typing import IO, Any, Protocol
 
-from pgback.errors import IntegrityError
+from pgback.errors import IntegrityError, Interrupted
 from pgback.progress import Progress
 
 CHUNK = 1024 * 1024
@@ -100,3 +105,55 @@ def copy_stream(reader: Any, writer: Any) -> None:
         if not chunk:
             return
         writer.write(chunk)
+
+
+# pg_dump writes its archive in small pieces; a 1 MiB pipe (Linux's default is 64 KiB, and
+# 1 MiB is the default pipe-max-size for unprivileged processes) lets each read take more at a
+# time, and reading the pipe's file descriptor directly takes what is there instead of looping
+# until a full read: fewer wake-ups and system calls on both sides of the pipe.
+PIPE_SIZE = 1024 * 1024
+
+
+class Readable(Protocol):
+    """A dump's output: pg_dump's pipe, or the bytes of a small file (io.BytesIO)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def readinto(self, buffer: memoryview, /) -> int: ...
+
+
+class PipeReader:
+    """A program's output pipe read in big pieces (see PIPE_SIZE): whatever is there, at most
+    `size`; b"" at the end."""
+
+    def __init__(self, pipe: IO[bytes]) -> None:
+        self._fd = pipe.fileno()
+        set_size = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only; best effort
+        if set_size is not None:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(self._fd, set_size, PIPE_SIZE)
+
+    def read(self, size: int = -1, /) -> bytes:
+        return os.read(self._fd, size if size > 0 else PIPE_SIZE)
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        """Straight into the caller's buffer: no bytes object, no copy."""
+        return os.readv(self._fd, [buffer])
+
+
+class CancellableReader:
+    """Stops the stream as soon as the run is cancelled (SIGTERM, a sibling failed)."""
+
+    def __init__(self, inner: Readable, cancel: threading.Event) -> None:
+        self._inner = inner
+        self._cancel = cancel
+
+    def read(self, size: int = -1) -> bytes:
+        if self._cancel.is_set():
+            raise Interrupted("backup cancelled")
+        return self._inner.read(size)
+
+    def readinto(self, buffer: memoryview) -> int:
+        if self._cancel.is_set():
+            raise Interrupted("backup cancelled")
+        return self._inner.readinto(buffer)

@@ -37,9 +37,11 @@
 #                                           sid: what Debian ships there)
 #        localhost/pgback-s3:latest         docker/s3/Dockerfile (moto server)
 #        localhost/pgback-seaweedfs:latest  docker/seaweedfs/Dockerfile
-#        localhost/pgback:dev               ./Dockerfile, only if it exists;
-#                                           always rebuilt (layer cache)
-#        localhost/pgback:dev-pg18          the same on the sid base (client 18)
+#        localhost/pgback:dev               ./Dockerfile, only if it exists, on
+#                                           localhost/pgback-debian:trixie with
+#                                           PG_APT_SOURCE=debian (clients 15, 17,
+#                                           18 side by side); always rebuilt
+#                                           (layer cache)
 #      postgres, s3 and seaweedfs carry a label with a hash of their build
 #      context, build arguments and base image: editing docker/postgres/*
 #      rebuilds those images.
@@ -53,10 +55,8 @@
 #          PGBACK_DOCKER_POSTGRES_IMAGE_17=localhost/pgback-postgres:17),
 #        PGBACK_DOCKER_S3_IMAGE_MOTO, PGBACK_DOCKER_S3_IMAGE_SEAWEEDFS,
 #        PGBACK_DOCKER_POSTGRES_IMAGE and PGBACK_DOCKER_S3_IMAGE (the defaults:
-#          PostgreSQL 15 and moto, as before), PGBACK_DOCKER_SIDECAR_IMAGE, and
-#        PGBACK_DOCKER_SIDECAR_IMAGE_15 (the default sidecar, bookworm's client 15)
-#          and PGBACK_DOCKER_SIDECAR_IMAGE_18 (the sidecar on sid, client 18, which
-#          reads the archives of the 17 and 18 servers).
+#          PostgreSQL 15 and moto, as before), PGBACK_DOCKER_SIDECAR_IMAGE (its
+#          client tools read the archives of every major built).
 #
 # Options: --print-env (the default action, named for readability),
 #          --no-sidecar (skip ./Dockerfile; or PGBACK_BUILD_SIDECAR=0), -h|--help.
@@ -96,6 +96,8 @@ DEFAULT_PG_MAJOR=15
 S3_IMAGE=localhost/pgback-s3:latest
 SEAWEEDFS_IMAGE=localhost/pgback-seaweedfs:latest
 SIDECAR_IMAGE=localhost/pgback:dev
+# the sidecar's base: trixie's own client is 17; bookworm's 15 and sid's 18 install beside it
+SIDECAR_SUITE=trixie
 PG_MAJORS="${PGBACK_DOCKER_PG_MAJORS:-15 17 18}"
 # the Debian suite that ships each PostgreSQL major as `postgresql-N`
 suite_for_major() {
@@ -495,28 +497,18 @@ build_sidecar() {
 		log "no ./Dockerfile yet: not building $SIDECAR_IMAGE"
 		return 0
 	fi
+	build_base "$SIDECAR_SUITE"
 	local pull=(--pull=never --format docker)  # docker format: podman's OCI default drops HEALTHCHECK
 	[[ "$CLI" == podman ]] || pull=(--pull=false)
-	# Debian's own client tools by default: they match the local PostgreSQL image (15) and
-	# come from the only package mirror these machines reach
+	# Debian's mirror is the only package source these machines reach: PostgreSQL clients 15,
+	# 17 and 18 (what Debian has), side by side; users' default build takes PGDG's
 	local apt_source="${PGBACK_SIDECAR_PG_APT_SOURCE:-debian}"
 	step "build $SIDECAR_IMAGE from ./Dockerfile" \
-		"$CLI" build "${pull[@]}" "${build_opts[@]}" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+		"$CLI" build "${pull[@]}" "${build_opts[@]}" \
+		--build-arg "BASE_IMAGE=localhost/pgback-debian:$SIDECAR_SUITE" \
 		--build-arg "PG_APT_SOURCE=$apt_source" \
 		-t "$SIDECAR_IMAGE" -f "$REPO_ROOT/Dockerfile" "$REPO_ROOT" >&2
-	# The docker matrix backs up PostgreSQL 17 and 18 with pg_dump 18, and the sidecar
-	# must read those archives: while the default sidecar carries only bookworm's client
-	# (15), a second one is built on sid, whose Debian client is 18 (the same Dockerfile,
-	# only the base differs).
-	if [[ " $PG_MAJORS " == *" 18 "* ]] && [[ "$apt_source" == debian ]]; then
-		step "build $SIDECAR_IMAGE-pg18 from ./Dockerfile on sid" \
-			"$CLI" build "${pull[@]}" "${build_opts[@]}" --build-arg "BASE_IMAGE=localhost/pgback-debian:sid" \
-			--build-arg "PG_APT_SOURCE=debian" \
-			-t "$SIDECAR_IMAGE-pg18" -f "$REPO_ROOT/Dockerfile" "$REPO_ROOT" >&2
-		SIDECAR_18_IMAGE="$SIDECAR_IMAGE-pg18"
-	fi
 }
-SIDECAR_18_IMAGE=""
 
 build_base "$BASE_SUITE"
 set_build_opts
@@ -548,9 +540,3 @@ emit PGBACK_DOCKER_S3_IMAGE_MOTO "$S3_IMAGE"
 emit PGBACK_DOCKER_S3_IMAGE_SEAWEEDFS "$SEAWEEDFS_IMAGE"
 emit PGBACK_DOCKER_S3_IMAGE "$S3_IMAGE"
 emit PGBACK_DOCKER_SIDECAR_IMAGE "$SIDECAR_IMAGE"
-if [[ -n "$SIDECAR_18_IMAGE" ]]; then
-	# the default sidecar's Debian client is bookworm's 15: the docker backend picks the
-	# sidecar whose client tools read the archives of the scenario's servers
-	emit PGBACK_DOCKER_SIDECAR_IMAGE_15 "$SIDECAR_IMAGE"
-	emit PGBACK_DOCKER_SIDECAR_IMAGE_18 "$SIDECAR_18_IMAGE"
-fi

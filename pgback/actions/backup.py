@@ -21,6 +21,7 @@ from pgback import __version__, naming
 from pgback.actions import purge as purge_action
 from pgback.actions.context import conn_params, log, utc_now
 from pgback.actions.locking import backup_lock
+from pgback.actions.runmark import RunMark, check_whole, mark_key
 from pgback.actions.upload import UploadPlan, upload, upload_child
 from pgback.adapters import crypto, pgclients
 from pgback.adapters.postgres import (
@@ -116,16 +117,20 @@ def _backup_set(
     for warning in warnings:
         log.warning(warning)
 
-    plan, identity_entry = _encryption_plan(settings, storage, prefix, cancel)
-    log.info(
-        "backup set %s started: %d database(s) to %s under %s",
-        set_id,
-        len(databases),
-        storage.describe(),
-        prefix,
-    )
-    files: list[FileEntry] = [identity_entry] if identity_entry else []
+    # other hosts' purges leave the set alone while this mark is fresh (see runmark)
+    mark = RunMark(storage, mark_key(settings.upload_prefix, set_id), started, settings)
+    mark.start()
+    plan: UploadPlan | None = None
     try:
+        plan, identity_entry = _encryption_plan(settings, storage, prefix, cancel)
+        log.info(
+            "backup set %s started: %d database(s) to %s under %s",
+            set_id,
+            len(databases),
+            storage.describe(),
+            prefix,
+        )
+        files: list[FileEntry] = [identity_entry] if identity_entry else []
         files += _dump_everything(settings, params, plan, databases, warnings, clients)
         manifest = Manifest(
             set_id=set_id,
@@ -143,14 +148,18 @@ def _backup_set(
         )
         if cancel.is_set():
             raise Interrupted("backup cancelled before the manifest was written")
+        check_whole(storage, prefix, set_id, manifest.files)
         storage.put_bytes(
             naming.manifest_key(settings.upload_prefix, set_id), manifest.to_json().encode()
         )
     except BaseException:
+        mark.stop()  # before the removal: a refresh must not put the mark back
         _remove_partial_set(storage, prefix, set_id)
         raise
     finally:
-        plan.progress.done()
+        if plan is not None:
+            plan.progress.done()
+    mark.remove()
     log.info(
         "backup set %s complete: %d files, %s",
         set_id,

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from pgback import naming
 from pgback.actions.catalog import SetSummary, scan_sets
 from pgback.actions.context import log, utc_now
+from pgback.actions.runmark import Judge
 from pgback.config import Settings
 from pgback.retention import Decision, Policy, SetState, plan
 from pgback.storage import open_storage
@@ -48,9 +49,12 @@ def run_purge(
     now = now or clock()
     sets = scan_sets(storage, settings.upload_prefix)
     by_id = {s.set_id: s for s in sets}
-    decisions = plan(
-        [SetState(s.set_id, s.started, s.complete) for s in sets], policy_from(settings), now
-    )
+    # a backup running on another host: judged on the store's clock, not `now` (see runmark)
+    marks = Judge(storage, settings.upload_prefix, settings.mark_stale_after)
+    states = [
+        SetState(s.set_id, s.started, s.complete, marks.fresh(s.set_id, s.objects)) for s in sets
+    ]
+    decisions = plan(states, policy_from(settings), now)
     outcomes: list[PurgeOutcome] = []
     for decision in decisions:
         summary = by_id[decision.set_id]
@@ -63,18 +67,27 @@ def run_purge(
     if not dry_run:
         # a set from the future (clock skew) would make every running upload look stale
         newest = next((s.set_id for s in sets if s.complete and s.started <= now), None)
-        _abort_stale_uploads(storage, settings.upload_prefix, newest)
+        _abort_stale_uploads(storage, settings.upload_prefix, newest, marks)
     return outcomes
 
 
-def _abort_stale_uploads(storage: Storage, upload_prefix: str, newest_complete: str | None) -> None:
+def _abort_stale_uploads(
+    storage: Storage, upload_prefix: str, newest_complete: str | None, marks: Judge
+) -> None:
     """Multipart uploads left by a killed or cut-off run hold storage (and cost money) but
-    never show in a listing; those of sets older than the newest complete one are dead."""
+    never show in a listing; those of sets older than the newest complete one are dead,
+    unless a fresh mark says a run on some host still writes them (looked up now: that run
+    may have started after the listing)."""
     if newest_complete is None or not isinstance(storage, UploadJanitor):
         return
+    running: dict[str, bool] = {}
     for key, upload_id in storage.list_uploads(naming.root_prefix(upload_prefix)):
         parts = naming.split_key(upload_prefix, key)
-        if parts is not None and parts[0] < newest_complete:
+        if parts is None or parts[0] >= newest_complete:
+            continue
+        if parts[0] not in running:
+            running[parts[0]] = marks.fresh(parts[0]) is not None
+        if not running[parts[0]]:
             storage.abort_upload(key, upload_id)
             log.info("purge: aborted the unfinished upload of %s", key)
 

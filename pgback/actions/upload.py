@@ -3,15 +3,12 @@ the storage's writer, hashed on the way. The object exists only if everything su
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
 import re
 import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any, Protocol
+from typing import Any
 
 from pgback import naming
 from pgback.actions.context import log
@@ -22,13 +19,7 @@ from pgback.manifest import Encryption, FileEntry
 from pgback.process import Child
 from pgback.progress import Progress, human_size
 from pgback.storage.base import Storage
-from pgback.streams import HashingWriter, copy_stream
-
-# pg_dump writes its archive in small pieces; a 1 MiB pipe (Linux's default is 64 KiB, and
-# 1 MiB is the default pipe-max-size for unprivileged processes) lets each read take more at a
-# time, and reading the pipe's file descriptor directly takes what is there instead of looping
-# until a full read: fewer wake-ups and system calls on both sides of the pipe.
-PIPE_SIZE = 1024 * 1024
+from pgback.streams import CancellableReader, HashingWriter, PipeReader, Readable, copy_stream
 
 
 @dataclass
@@ -43,51 +34,6 @@ class UploadPlan:
     encryption: Encryption
     cancel: threading.Event
     progress: Progress
-
-
-class Readable(Protocol):
-    """A dump's output: pg_dump's pipe, or the bytes of a small file (io.BytesIO)."""
-
-    def read(self, size: int = -1, /) -> bytes: ...
-
-    def readinto(self, buffer: memoryview, /) -> int: ...
-
-
-class PipeReader:
-    """A program's output pipe read in big pieces (see PIPE_SIZE): whatever is there, at most
-    `size`; b"" at the end."""
-
-    def __init__(self, pipe: IO[bytes]) -> None:
-        self._fd = pipe.fileno()
-        set_size = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only; best effort
-        if set_size is not None:
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(self._fd, set_size, PIPE_SIZE)
-
-    def read(self, size: int = -1, /) -> bytes:
-        return os.read(self._fd, size if size > 0 else PIPE_SIZE)
-
-    def readinto(self, buffer: memoryview, /) -> int:
-        """Straight into the caller's buffer: no bytes object, no copy."""
-        return os.readv(self._fd, [buffer])
-
-
-class _CancellableReader:
-    """Stops the stream as soon as the run is cancelled (SIGTERM, a sibling failed)."""
-
-    def __init__(self, inner: Readable, cancel: threading.Event) -> None:
-        self._inner = inner
-        self._cancel = cancel
-
-    def read(self, size: int = -1) -> bytes:
-        if self._cancel.is_set():
-            raise Interrupted("backup cancelled")
-        return self._inner.read(size)
-
-    def readinto(self, buffer: memoryview) -> int:
-        if self._cancel.is_set():
-            raise Interrupted("backup cancelled")
-        return self._inner.readinto(buffer)
 
 
 def upload_child(
@@ -147,7 +93,7 @@ def upload(
     """Stream one file into the set; the object exists only if everything succeeded."""
     encrypted = bool(plan.recipients)
     key = plan.set_prefix + naming.stored_name(base, compressed=plan.compress, encrypted=encrypted)
-    reader: Any = _CancellableReader(source, plan.cancel)
+    reader: Any = CancellableReader(source, plan.cancel)
     if plan.compress:
         reader = compression.compressing_reader(reader, plan.level)
     writer = plan.storage.open_writer(key)

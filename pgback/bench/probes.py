@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from pgback.actions.upload import PipeReader
+from pgback.streams import PipeReader
 
 SAMPLE_INTERVAL = 0.01
 SETTLE_SECONDS = 0.3

@@ -122,3 +122,10 @@ def as_part_size(raw: Any) -> int:
     if size > 5 * 1024:
         raise ValueError(f"S3 parts are at most 5 GiB, got {size} MiB")
     return size
+
+
+def as_mark_age(raw: Any) -> timedelta:
+    age = as_duration(raw)
+    if age < timedelta(seconds=3):  # S3 stamps times to the second: shorter cannot be judged
+        raise ValueError(f"must be at least 3s, got {raw!r}")
+    return age

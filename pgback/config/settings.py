@@ -228,6 +228,17 @@ class Settings:
     s3_max_attempts: int = _key(
         5, p.as_positive, "attempts per S3 request (retries with backoff)", STORAGE
     )
+    s3_create_bucket: bool = _key(
+        False, p.as_bool, "`backup` and `serve` create a missing bucket", STORAGE
+    )
+    # several runners on one bucket: a running backup's mark older than this is a dead host's
+    mark_stale_after: timedelta = _key(
+        timedelta(minutes=15),
+        p.as_mark_age,
+        "a running backup's mark not refreshed for this long is a dead host's (purge may then "
+        "remove its set)",
+        STORAGE,
+    )
     # retention
     purge_older_than: timedelta | None = _key(
         None,

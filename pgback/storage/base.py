@@ -55,6 +55,11 @@ class Storage(Protocol):
         """Fail early with a clear StorageError when the destination is unusable."""
         ...
 
+    def now(self) -> datetime:
+        """The store's own current time, on the clock it stamps `last_modified` with: comparing
+        the two is immune to clock skew between hosts and to a virtual clock."""
+        ...
+
 
 @runtime_checkable
 class UploadJanitor(Protocol):

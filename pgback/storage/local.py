@@ -111,3 +111,9 @@ class LocalStorage:
     def check(self) -> None:
         if not self.root.is_dir():
             raise StorageError(f"storage directory {self.root} does not exist: create it first")
+
+    def now(self) -> datetime:
+        """The file system's clock (that of the mtimes `list` reports), from an unnamed file."""
+        self.check()  # never creates the directory: a volume that failed to mount is an error
+        with tempfile.TemporaryFile(dir=self.root) as probe:
+            return datetime.fromtimestamp(os.fstat(probe.fileno()).st_mtime, UTC)

@@ -69,3 +69,6 @@ class MemoryStorage:
 
     def check(self) -> None:
         pass
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)  # the clock put_bytes and commit stamp objects with

@@ -1,13 +1,15 @@
-"""S3-compatible object storage through boto3, with a bounded-memory multipart writer."""
+"""S3-compatible object storage through boto3 (its streaming writer: s3_multipart)."""
 
 from __future__ import annotations
 
 import builtins
 import contextlib
-import threading
+import logging
+import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 import boto3
@@ -25,13 +27,13 @@ from botocore.exceptions import (
 from pgback.config import Settings
 from pgback.errors import ConfigError, NotFoundError, StorageError
 from pgback.storage.base import ObjectInfo, ObjectWriter
+from pgback.storage.s3_multipart import MIB, MultipartWriter
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-MIB = 1024 * 1024
-MAX_PARTS = 10_000
+log = logging.getLogger("pgback")
+
 T = TypeVar("T")
 
 
@@ -47,6 +49,7 @@ class S3Options:
     part_size: int = 8 * MIB
     max_in_flight: int = 2
     max_attempts: int = 5
+    create_bucket: bool = False  # check() creates a missing bucket instead of failing
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Options:
@@ -68,6 +71,7 @@ class S3Options:
             tls=settings.s3_tls,
             part_size=settings.s3_part_size_mib * MIB,
             max_attempts=settings.s3_max_attempts,
+            create_bucket=settings.s3_create_bucket,
         )
 
 
@@ -220,11 +224,61 @@ class S3Storage:
             # a wrong name, nor wrong credentials from missing permissions; a listing's does
             try:
                 self.client.list_objects_v2(Bucket=self.bucket, MaxKeys=1)
-            except (ClientError, BotoCoreError) as probe:
+            except ClientError as probe:
+                missing = probe.response.get("Error", {}).get("Code") == "NoSuchBucket"
+                if missing and self.opts.create_bucket:
+                    self._create_bucket()
+                    return
+                raise _explain(probe, what, self.bucket, self._endpoint) from None
+            except BotoCoreError as probe:
                 raise _explain(probe, what, self.bucket, self._endpoint) from None
             raise _explain(exc, what, self.bucket, self._endpoint) from None
         except BotoCoreError as exc:
             raise _explain(exc, what, self.bucket, self._endpoint) from None
+
+    def _create_bucket(self) -> None:
+        """s3_create_bucket: make the missing bucket (outside us-east-1, S3 wants the region
+        as a location constraint; self-hosted servers take it or ignore it)."""
+        region = self.opts.region
+        try:
+            if region and region != "us-east-1":
+                self.client.create_bucket(
+                    Bucket=self.bucket,
+                    CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
+                )
+            else:
+                self.client.create_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists") and self._exists():
+                return  # another host made it meanwhile
+            raise StorageError(
+                f"creating the missing bucket {self.bucket!r} (s3_create_bucket): S3 refused "
+                f"({code or exc.response.get('ResponseMetadata', {}).get('HTTPStatusCode')}): "
+                "create it yourself, or give the key permission to create buckets"
+            ) from None
+        except BotoCoreError as exc:
+            raise _explain(exc, "creating the bucket", self.bucket, self._endpoint) from None
+        log.info("created the missing bucket %s (s3_create_bucket)", self.bucket)
+
+    def _exists(self) -> bool:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (ClientError, BotoCoreError):
+            return False
+        return True
+
+    def now(self) -> datetime:
+        """The S3 server's clock, from its HTTP Date header (the clock of LastModified)."""
+        response = self._call(
+            "reading the S3 server's time", lambda: self.client.head_bucket(Bucket=self.bucket)
+        )
+        date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+        if date:
+            with contextlib.suppress(TypeError, ValueError):
+                return parsedate_to_datetime(date).astimezone(UTC)
+        # no Date header (HTTP/1.1 servers must send one): this host's real clock
+        return datetime.fromtimestamp(time.clock_gettime(time.CLOCK_REALTIME), UTC)
 
     def list_uploads(self, prefix: str) -> builtins.list[tuple[str, str]]:
         def listing() -> Any:
@@ -280,140 +334,3 @@ class _BodyReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class MultipartWriter:
-    """Buffers one part at a time; at most `max_in_flight` parts upload while the next fills.
-
-    Memory is bounded by (max_in_flight + 1) * part_size whatever the object size. Small
-    objects (under one part) go up in a single PUT. Part size doubles every 1,000 parts so a
-    huge dump never runs out of S3's 10,000 parts.
-    """
-
-    def __init__(self, storage: S3Storage, key: str) -> None:
-        self._storage = storage
-        self._client = storage.client
-        self._bucket = storage.bucket
-        self._key = key
-        self._part_size = storage.opts.part_size
-        self._buffer = bytearray()
-        self._upload_id: str | None = None
-        self._parts: builtins.list[Future[CompletedPartTypeDef]] = []
-        self._slots = threading.BoundedSemaphore(storage.opts.max_in_flight)
-        self._pool: ThreadPoolExecutor | None = None
-        self._closed = False
-        self.bytes_written = 0
-
-    def write(self, data: bytes) -> int:
-        if self._closed:
-            raise StorageError(f"uploading {self._key}: write after close")
-        self._buffer += data
-        self.bytes_written += len(data)
-        while len(self._buffer) >= self._part_size:
-            # hand the filled buffer itself to the upload (no copy of the part): keep only what
-            # overflowed it (less than one write) as the start of the next part
-            chunk = self._buffer
-            self._buffer = chunk[self._part_size :]
-            del chunk[self._part_size :]
-            self._send_part(chunk)
-        return len(data)
-
-    def flush(self) -> None:
-        # parts are sent as they fill; nothing to do until commit
-        pass
-
-    def _send_part(self, chunk: bytes | bytearray) -> None:
-        self._raise_failed_part()
-        if self._upload_id is None:
-            created = self._storage._call(
-                f"starting upload of {self._key}",
-                lambda: self._client.create_multipart_upload(Bucket=self._bucket, Key=self._key),
-            )
-            self._upload_id = created["UploadId"]
-            self._pool = ThreadPoolExecutor(
-                max_workers=self._storage.opts.max_in_flight, thread_name_prefix="s3-part"
-            )
-        number = len(self._parts) + 1
-        if number > MAX_PARTS:
-            raise StorageError(f"uploading {self._key}: more than {MAX_PARTS} parts")
-        if number % 1000 == 0:
-            self._part_size = min(self._part_size * 2, 5 * 1024 * MIB)
-        self._slots.acquire()  # blocks the producer: bounded memory
-        assert self._pool is not None
-        self._parts.append(self._pool.submit(self._upload_part, number, chunk))
-
-    def _upload_part(self, number: int, chunk: bytes | bytearray) -> CompletedPartTypeDef:
-        try:
-            upload_id = self._upload_id
-            assert upload_id is not None
-            response = self._storage._call(
-                f"uploading part {number} of {self._key}",
-                lambda: self._client.upload_part(
-                    Bucket=self._bucket,
-                    Key=self._key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=cast(bytes, chunk),  # botocore takes a bytearray as it is (no copy)
-                ),
-            )
-            return {"PartNumber": number, "ETag": response["ETag"]}
-        finally:
-            self._slots.release()
-
-    def _raise_failed_part(self) -> None:
-        for future in self._parts:
-            if future.done() and future.exception() is not None:
-                raise cast(BaseException, future.exception())
-
-    def commit(self) -> None:
-        if self._closed:
-            return
-        try:
-            if self._upload_id is None:
-                data = bytes(self._buffer)
-                self._storage._call(
-                    f"uploading {self._key}",
-                    lambda: self._client.put_object(Bucket=self._bucket, Key=self._key, Body=data),
-                )
-            else:
-                if self._buffer:
-                    chunk, self._buffer = self._buffer, bytearray()
-                    self._send_part(chunk)
-                parts = [future.result() for future in self._parts]
-                upload_id = self._upload_id
-                self._storage._call(
-                    f"completing upload of {self._key}",
-                    lambda: self._client.complete_multipart_upload(
-                        Bucket=self._bucket,
-                        Key=self._key,
-                        UploadId=upload_id,
-                        MultipartUpload={"Parts": parts},
-                    ),
-                )
-        except BaseException:
-            self.abort()
-            raise
-        self._closed = True
-        self._buffer = bytearray()
-        self._shutdown()
-
-    def abort(self) -> None:
-        """Drop everything; abort the multipart upload so no part lingers (best effort)."""
-        if self._closed:
-            return
-        self._closed = True
-        self._buffer = bytearray()
-        for future in self._parts:
-            future.cancel()
-        self._shutdown()
-        if self._upload_id is not None:
-            # the endpoint may be the thing that failed; `purge` aborts stale uploads later
-            with contextlib.suppress(ClientError, BotoCoreError):
-                self._client.abort_multipart_upload(
-                    Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
-                )
-
-    def _shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None

@@ -178,11 +178,12 @@ class WatchedRun:
     interpreter): before that, /proc shows the parent's argv and environment.
     """
 
-    def __init__(self, env: Mapping[str, str], *args: str) -> None:
+    def __init__(self, env: Mapping[str, str], *args: str, wrapper: tuple[str, ...] = ()) -> None:
+        """`wrapper`: a command that runs pgback's (e.g. `unshare --pid --fork`)."""
         self.args = args
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pgback", *args],
+            [*wrapper, sys.executable, "-m", "pgback", *args],
             env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -14,9 +14,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from freezegun import freeze_time
 
 from pgback.errors import NotFoundError, StorageError
 from pgback.storage.base import ObjectWriter, Storage, UploadJanitor
@@ -406,3 +408,28 @@ def test_storage_unfinished_upload_is_listed_until_aborted(backend: Backend) -> 
     assert keys_of(backend.storage) == []
     writer.abort()  # after its upload was aborted from outside: still clean, no error
     assert backend.leftovers() == []
+
+
+def test_storage_now_is_the_clock_objects_are_stamped_with(backend: Backend) -> None:
+    """Run marks are judged as now() - last_modified: both on the store's own clock."""
+    before = backend.storage.now()
+    backend.storage.put_bytes("clock/probe", b"x")
+    stamped = [obj.last_modified for obj in backend.storage.list("clock/")]
+    after = backend.storage.now()
+
+    assert len(stamped) == 1 and stamped[0] is not None
+    # S3 stamps to the millisecond and answers its Date header to the second
+    slack = timedelta(seconds=1)
+    assert before - slack <= stamped[0] <= after + slack
+    assert after - before < timedelta(seconds=30)
+
+
+@pytest.mark.integration
+def test_s3_now_follows_the_servers_clock_not_a_frozen_one(s3: S3Server, bucket: str) -> None:
+    storage = s3_storage(s3, bucket)
+    real = datetime.now(UTC)
+
+    with freeze_time("2001-02-03 04:05:06"):
+        seen = storage.now()
+
+    assert abs(seen - real) < timedelta(seconds=30)

@@ -450,3 +450,24 @@ def test_load_settings_calendar_count_of_zero_is_refused() -> None:
         load_settings(env={"PGBACK_KEEP_MONTHLY": "0"})
 
     assert "keep_monthly" in raised.value.problems[0]
+
+
+def test_load_settings_several_runners_keys_have_safe_defaults_and_parse_from_env() -> None:
+    defaults = load_settings(env={})
+    assert defaults.s3_create_bucket is False
+    assert defaults.mark_stale_after == timedelta(minutes=15)
+
+    settings = load_settings(
+        env={"PGBACK_S3_CREATE_BUCKET": "true", "PGBACK_MARK_STALE_AFTER": "90s"}
+    )
+
+    assert settings.s3_create_bucket is True
+    assert settings.mark_stale_after == timedelta(seconds=90)
+
+
+def test_load_settings_mark_stale_after_too_short_to_judge_is_refused() -> None:
+    problems = problems_of(env={"PGBACK_MARK_STALE_AFTER": "2s"})
+
+    assert problems == [
+        "mark_stale_after (env PGBACK_MARK_STALE_AFTER) = '2s': must be at least 3s, got '2s'"
+    ]

@@ -520,3 +520,31 @@ def test_plan_calendar_rules_match_a_reference_computed_by_grouping() -> None:
         kept = {d.set_id for d in plan(complete, policy, CAL_NOW) if d.keep}
 
         assert kept == _reference_calendar(complete, policy) | {newest}, f"case {case}: {policy}"
+
+
+def test_plan_set_marked_in_progress_is_kept_with_the_marks_reason_whatever_its_age() -> None:
+    old_running, done = sets_at((3, INC), (1, C))
+    running = SetState(
+        old_running.set_id, old_running.started, False, "in progress on host-a (pid 7)"
+    )
+
+    decisions = plan([running, done], Policy(older_than=DAY, keep_last=1), NOW)
+
+    assert [(d.set_id, d.keep, d.reason) for d in decisions] == [
+        (done.set_id, True, "newest complete set"),
+        (running.set_id, True, "in progress on host-a (pid 7)"),
+    ]
+
+
+def test_plan_set_marked_in_progress_never_counts_as_the_newest_complete() -> None:
+    sets = sets_at((1, C), (2, C))
+    marked = [SetState(s.set_id, s.started, s.complete, None) for s in sets]
+    # an interrupted run cannot look complete through its mark: only the manifest counts
+    newer = NOW - timedelta(hours=1)
+    marked.append(SetState(make_set_id(newer), newer, False, "in progress on host-b (pid 9)"))
+
+    decisions = plan(marked, Policy(keep_last=1), NOW)
+
+    reasons = {d.set_id: d.reason for d in decisions}
+    assert reasons[sets[0].set_id] == "newest complete set"
+    assert [d.keep for d in decisions] == [True, True, False]
