@@ -20,6 +20,9 @@
 #                  DEBIAN_SUITES that carries it, the others skipped; on trixie that is 15
 #                  (bookworm), 17 (trixie) and 18 (sid), libpq from the newest.
 #   DEBIAN_SUITES  suites the debian source may use (default "bookworm trixie sid").
+#   WITH_DRILL     true: restore drills in the image (`pgback drill`, PGBACK_DRILL_CRON): the
+#                  PostgreSQL server of each major in PG_MAJORS (for the throwaway scratch
+#                  server) and pgback's `drill` extra. Default false: a smaller image.
 #   HOST_CA        a CA bundle mounted during the build only (networks that intercept TLS);
 #                  where nothing can be mounted (`docker compose build`), ./.build-ca.pem in the
 #                  build context serves pip the same way, and stays out of the image.
@@ -28,6 +31,7 @@ ARG BASE_IMAGE=debian:trixie-slim
 # --- build: pgback and its Python dependencies in a virtual environment ----------------------
 FROM ${BASE_IMAGE} AS build
 ARG HOST_CA=/run/pgback-host-ca/ca-certificates.crt
+ARG WITH_DRILL=false
 RUN set -eux; \
     export DEBIAN_FRONTEND=noninteractive; \
     apt-get update; \
@@ -40,7 +44,8 @@ RUN set -eux; \
     if [ -s "$HOST_CA" ]; then export PIP_CERT="$HOST_CA"; \
     elif [ -s /src/.build-ca.pem ]; then export PIP_CERT=/src/.build-ca.pem; fi; \
     python3 -m venv /opt/pgback; \
-    /opt/pgback/bin/pip install --no-cache-dir --disable-pip-version-check /src; \
+    extra=""; if [ "$WITH_DRILL" = true ]; then extra="[drill]"; fi; \
+    /opt/pgback/bin/pip install --no-cache-dir --disable-pip-version-check "/src$extra"; \
     /opt/pgback/bin/pgback --version
 
 # --- runtime: Python, the venv, the PostgreSQL client tools; no compiler, no pip cache ---------
@@ -48,6 +53,7 @@ FROM ${BASE_IMAGE}
 ARG PG_MAJORS="14 15 16 17 18"
 ARG PG_APT_SOURCE=pgdg
 ARG DEBIAN_SUITES="bookworm trixie sid"
+ARG WITH_DRILL=false
 ARG HOST_CA=/run/pgback-host-ca/ca-certificates.crt
 COPY deploy/image/install-pg-clients.sh /usr/local/lib/pgback/install-pg-clients.sh
 # tzdata: cron_timezone needs the zone database; ca-certificates: S3 and webhooks over TLS;
@@ -57,7 +63,7 @@ RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends python3 ca-certificates tzdata passwd; \
     PG_MAJORS="$PG_MAJORS" PG_APT_SOURCE="$PG_APT_SOURCE" DEBIAN_SUITES="$DEBIAN_SUITES" \
-        HOST_CA="$HOST_CA" sh /usr/local/lib/pgback/install-pg-clients.sh; \
+        WITH_DRILL="$WITH_DRILL" HOST_CA="$HOST_CA" sh /usr/local/lib/pgback/install-pg-clients.sh; \
     rm -rf /var/lib/apt/lists/*; \
     groupadd --system --gid 10001 pgback; \
     useradd --system --uid 10001 --gid pgback --home-dir /var/lib/pgback --create-home \

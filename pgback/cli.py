@@ -362,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "run-scenario", help="replay a scenario file (the testbed extra; see scenarios/)"
     )
+    sub.add_parser("drill", help="a restore drill: restore the newest set and check it (FILE)")
     return parser
 
 

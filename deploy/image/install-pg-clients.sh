@@ -12,13 +12,30 @@
 #                          suite of DEBIAN_SUITES carries it (the base's own
 #                          first); a major no suite carries is skipped
 #   DEBIAN_SUITES  the suites the debian source may take clients from
+#   WITH_DRILL     true: the servers of those majors too (postgresql-<N>), for
+#                  `pgback drill`'s throwaway scratch server; no cluster is made
 #   HOST_CA        a CA bundle mounted for the build only (TLS-intercepting networks)
 set -eu
 
 : "${PG_MAJORS:?}" "${PG_APT_SOURCE:?}"
 DEBIAN_SUITES="${DEBIAN_SUITES:-}"
 HOST_CA="${HOST_CA:-}"
+WITH_DRILL="${WITH_DRILL:-false}"
 export DEBIAN_FRONTEND=noninteractive
+if [ "$WITH_DRILL" = true ]; then
+	# Debian's server package would create and start a "main" cluster: drills make their own
+	mkdir -p /etc/postgresql-common/createcluster.d
+	echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.d/pgback.conf
+fi
+
+# the packages of one major: its client, and its server for drills
+packages_of() {
+	if [ "$WITH_DRILL" = true ]; then
+		echo "postgresql-client-$1$2 postgresql-$1$2"
+	else
+		echo "postgresql-client-$1$2"
+	fi
+}
 SOURCES=/etc/apt/sources.list.d/debian.sources
 # shellcheck source=/dev/null # the image's, not ours
 CODENAME="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
@@ -55,7 +72,7 @@ install_from_pgdg() {
 	# shellcheck disable=SC2086 # $apt_tls is empty or one option
 	apt-get $apt_tls update
 	packages=""
-	for major in $PG_MAJORS; do packages="$packages postgresql-client-$major"; done
+	for major in $PG_MAJORS; do packages="$packages $(packages_of "$major" "")"; done
 	# shellcheck disable=SC2086 # one word per package and option
 	apt-get $apt_tls install -y --no-install-recommends $packages
 	apt-get purge -y --auto-remove curl
@@ -80,7 +97,7 @@ install_from_debian() {
 			echo "PostgreSQL $major: no client in the Debian suites $DEBIAN_SUITES: skipped" >&2
 			continue
 		fi
-		packages="$packages postgresql-client-$major/$suite"
+		packages="$packages $(packages_of "$major" "/$suite")"
 		newest="$major" newest_suite="$suite"
 	done
 	[ -n "$newest" ] || { echo "no PostgreSQL client of $PG_MAJORS in Debian's suites" >&2; exit 1; }

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from pgback import __version__
+from pgback.actions.drill_status import drill_metrics, read_drill_status
 from pgback.actions.health import check_health, render_metrics, server_verdicts
 from pgback.actions.status import read_status
 from pgback.config import Settings
@@ -108,6 +109,20 @@ def _metrics_text(settings: Settings, now: datetime) -> str:
         status = None
     if status is not None and status.servers:
         verdicts = server_verdicts(status, settings, now)
-        return render_metrics(status, {name: v.ok for name, v in verdicts.items()})
-    ok, _ = check_health(settings, now=now)
-    return render_metrics(status, ok)
+        text = render_metrics(status, {name: v.ok for name, v in verdicts.items()})
+    else:
+        ok, _ = check_health(settings, now=now)
+        text = render_metrics(status, ok)
+    return text + _drill_metrics_text(settings)
+
+
+def _drill_metrics_text(settings: Settings) -> str:
+    try:
+        drills = drill_metrics(read_drill_status(settings))
+    except PgbackError:
+        return ""
+    lines = []
+    for name, kind, help_text, value in drills:
+        shown = f"{value:.3f}".rstrip("0").rstrip(".")
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {shown}"]
+    return "\n".join(lines) + "\n" if lines else ""

@@ -7,8 +7,8 @@ Shape, so tests and the scenario harness can drive it in virtual time:
   through `clock()` (now) and `wait(seconds)` (sleep, True when asked to stop): the real process
   passes `utc_now` and `stop.wait`; the test bed's virtual clock skips the waits, so "a backup
   two minutes from now" happens in the time the backup itself takes.
-- `run_serve(settings)` adds what only a real process has: signal handlers and the HTTP listener
-  (pgback.actions.health_server). Notifications go through pgback.notify.
+- `run_serve(settings)` adds what only a real process has: signal handlers, the HTTP listener
+  (actions.health_server) and the restore drills (actions.drills). Notifications: pgback.notify.
 
 Stopping (SIGTERM/SIGINT, or `stop.set()`): when idle, the loop returns 0 at once. When a backup
 runs, it gets `stop_grace_period` to finish (a finished set is worth more than a fast exit), then
@@ -16,9 +16,8 @@ its cancel event is set: the engine aborts its multipart uploads, removes what i
 writes no manifest, and the loop returns 143 (128 + SIGTERM). A second signal cancels at once.
 Docker's stop timeout must therefore exceed stop_grace_period (compose: `stop_grace_period`).
 
-Missed runs are skipped, never stacked: when a run ends (or the process wakes up) after one or
-more scheduled times have passed, those are counted and logged, and the next run is the next
-scheduled time in the future.
+Missed runs are skipped, never stacked: scheduled times that passed while a run ran (or the
+process slept) are counted and logged, and the next run is the next one in the future.
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ from typing import Any, Protocol
 from pgback import __version__
 from pgback.actions.backup import BackupResult, run_backup
 from pgback.actions.context import utc_now
+from pgback.actions.drills import STOP_TIMEOUT, start_drills
 from pgback.actions.fleet import sets_kept
 from pgback.actions.health_server import HealthServer
 from pgback.actions.hooks import run_hook
@@ -438,9 +438,13 @@ def run_serve(settings: Settings) -> int:
     abort = threading.Event()
     scheduler = Scheduler(settings, clock=utc_now, stop=stop, abort=abort)
     server = HealthServer.start(settings, utc_now) if settings.health_listen else None
+    drills = start_drills(settings, clock=utc_now, stop=stop) if settings.drill_cron else None
     try:
         with stop_then_abort_on_signals(stop, abort):
             return scheduler.run(stop.wait)
     finally:
+        stop.set()
+        if drills is not None:
+            drills.join(STOP_TIMEOUT + 5)
         if server is not None:
             server.close()

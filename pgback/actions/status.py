@@ -225,10 +225,14 @@ def read_status(settings: Settings) -> Status | None:
 
 def write_status(settings: Settings, status: Status) -> None:
     """Replace the status file atomically: readers see the old or the new file, never half."""
-    path = status_path(settings)
+    write_json_atomically(status_path(settings), status.to_json())
+
+
+def write_json_atomically(path: Path, data: Mapping[str, Any]) -> None:
+    """Replace a JSON file: its readers (health checks, /metrics) see the old or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(status.to_json(), indent=2, ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".status-", suffix=".tmp")
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)

@@ -241,6 +241,14 @@ def _cross_checks(s: Settings) -> list[str]:
         error = validate_cron(s.backup_cron, s.cron_timezone)
         if error:
             problems.append(f"backup_cron {s.backup_cron!r}: {error}")
+    if s.drill_cron:
+        from pgback.schedule import validate_cron  # local: keeps config importable alone
+
+        error = validate_cron(s.drill_cron, s.cron_timezone)
+        if error:
+            problems.append(f"drill_cron {s.drill_cron!r}: {error}")
+        if not s.drill_file:
+            problems.append("drill_cron is set but drill_file is not: name the drill's scenario")
     calendar = (s.keep_daily, s.keep_weekly, s.keep_monthly, s.keep_yearly)
     if any(calendar) and not _valid_zone(s.retention_zone):
         which = "retention_timezone" if s.retention_timezone else "cron_timezone"

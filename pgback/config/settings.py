@@ -303,6 +303,15 @@ class Settings:
     stop_grace_period: timedelta = _key(
         timedelta(seconds=30), p.as_duration, "on SIGTERM, time left to a running backup", SIDECAR
     )
+    drill_cron: str | None = _key(
+        None, p.as_opt_str, "cron expression for `serve`'s restore drills (drill_file)", SIDECAR
+    )
+    drill_file: str | None = _key(
+        None,
+        p.as_opt_str,
+        "the restore drill `serve` runs on drill_cron (a scenario file; `pgback drill FILE`)",
+        SIDECAR,
+    )
     # notifications
     webhook_url: str | None = _key(
         None, p.as_opt_str, "URL POSTed a JSON event after each run", NOTIFY

@@ -1,4 +1,4 @@
-"""What a channel is told: one run's start or end."""
+"""What a channel is told: one run's start or end (a backup's, or a restore drill's)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class Event:
     kind: str
     record: Mapping[str, Any] = field(default_factory=dict)
     context: Mapping[str, Any] = field(default_factory=dict)
+    subject: str = "backup"  # what ran: a backup, or a restore drill ("drill")
 
 
 def safe_url(url: str) -> str:

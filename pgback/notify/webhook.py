@@ -23,7 +23,7 @@ WEBHOOK_TIMEOUT = 10.0  # seconds: a slow receiver must not hold up the schedule
 
 
 class WebhookChannel:
-    """`backup.success` and `backup.failure` events as JSON (nothing at the start of a run)."""
+    """`backup.success`, `backup.failure` (and `drill.*`) events as JSON; nothing at a start."""
 
     name = "webhook"
 
@@ -34,7 +34,7 @@ class WebhookChannel:
         if event.kind == "start":
             return True
         payload = {
-            "event": f"backup.{event.kind}",
+            "event": f"{event.subject}.{event.kind}",
             "host": hostname(),
             "tool_version": __version__,
             **event.context,

@@ -15,7 +15,8 @@ from pyrage import x25519
 
 from pgback.config import SECRET_KEYS, Settings, load_settings
 from pgback.scenario.model import Scenario
-from pgback.scenario.providers.base import Services
+from pgback.scenario.providers.base import PostgresService, Services
+from pgback.scenario.registry import StepFailed
 from pgback.testbed.clock import VirtualClock
 from pgback.testbed.env import env_value, pgback_env
 
@@ -51,7 +52,22 @@ class Context:
         keys: dict[str, Any] = {"state_dir": self.backup_side / "state"}
         if self.identity is not None:
             keys.update(cipher_private_key=self.identity[0], cipher_public_key=self.identity[1])
-        return pgback_env(postgres=self.services.postgres.get(source), s3=self.services.s3, **keys)
+        made = pgback_env(postgres=self.services.postgres.get(source), s3=self.services.s3, **keys)
+        if self.services.s3 is not None:
+            return made
+        # no `s3` service: the real bucket and its keys, from this process's environment (a
+        # restore drill); the scenario's own state stays in its working directory
+        real = {k: v for k, v in os.environ.items() if k.startswith(_STORAGE_ENV)}
+        return {**real, **made}
+
+    def scratch(self, major: int) -> PostgresService:
+        """The drill's throwaway server, started on first use, of this major (or the oldest
+        newer one installed: a restore needs a server at least as new as the dump's)."""
+        if "scratch" in self.services.postgres:
+            return self.services.postgres["scratch"]
+        if self.services.start_postgres is None:
+            raise StepFailed(f"the {self.backend} backend cannot start a scratch server")
+        return self.services.start_postgres("scratch", major)
 
     def engine_env(
         self, overrides: dict[str, Any] | None = None, *, source: str = "postgres1"
@@ -106,6 +122,10 @@ class Context:
 
     def note(self, line: str) -> None:
         self.notes.append(line)
+
+
+# the settings of the bucket and its credentials a drill takes from its environment
+_STORAGE_ENV = ("PGBACK_", "AWS_")
 
 
 def _materialized(overrides: dict[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,7 @@ class StepSpec:
     # when the scenario is loaded
     paths: frozenset[str] = frozenset()
     usage: str = ""  # how its options read, for a step without a fixed set of them
+    writes_storage: bool = False  # refused in a drill (no `s3` service: the real bucket)
 
 
 STEPS: dict[str, StepSpec] = {}
@@ -51,6 +52,7 @@ def step(
     check: Check | None = None,
     paths: str = "",
     usage: str = "",
+    writes_storage: bool = False,
 ) -> Callable[[StepFn], StepFn]:
     def register(fn: StepFn) -> StepFn:
         if name in STEPS:
@@ -64,6 +66,7 @@ def step(
             check if allowed is not None else _free_form(check),
             frozenset(paths.split()),
             usage,
+            writes_storage,
         )
         return fn
 

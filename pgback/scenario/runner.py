@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pyrage import x25519
 
@@ -62,9 +63,10 @@ def run_scenario(
     out: Printer = print,
     verbose: bool = True,
     results: list[StepResult] | None = None,
+    values: dict[str, Any] | None = None,
 ) -> RunResult:
-    """Run it; `results` (when given) receives each step's outcome as it ends, even when a
-    later step fails."""
+    """Run it; `results` (when given) receives each step's outcome as it ends, and `values`
+    what the steps remembered (the restored set...), even when a later step fails."""
     if backend not in scenario.backends:
         raise ScenarioError(
             f"scenario {scenario.name} does not run on the {backend} backend", path=scenario.path
@@ -96,7 +98,7 @@ def run_scenario(
                 for name in scenario.services
             ]
             out(f"  services up in {time.monotonic() - started:.1f}s: " + ", ".join(names))
-            _run_steps(scenario, services, workdir, backend, results, out, verbose)
+            _run_steps(scenario, services, workdir, backend, results, out, verbose, values)
             if keep:
                 _print_keep(services, out)
                 input("  --keep: servers are up; press Enter to stop them ")
@@ -117,6 +119,7 @@ def _run_steps(
     results: list[StepResult],
     out: Printer,
     verbose: bool,
+    values: dict[str, Any] | None = None,
 ) -> None:
     clock = VirtualClock()
     identity = None
@@ -124,6 +127,8 @@ def _run_steps(
         key = x25519.Identity.generate()
         identity = (str(key), str(key.to_public()))
     ctx = Context(scenario, services, workdir, backend, clock, identity)
+    if values is not None:
+        ctx.values = values  # the caller reads what the steps remember
     width = len(str(len(scenario.steps)))
     with clock.patching():
         for step in scenario.steps:

@@ -14,7 +14,9 @@ from pgback.scenario.model import Scenario, ScenarioError, Step, strip_lines
 from pgback.scenario.registry import STEPS, validate_step_args
 
 BACKENDS = ("local", "docker")
-SERVICES = ("postgres1", "postgres2", "s3", "sidecar")
+# `scratch`: a throwaway server a restore drill starts when it restores into it, of the major
+# the set was dumped on (or its `version`)
+SERVICES = ("postgres1", "postgres2", "scratch", "s3", "sidecar")
 # what a postgres service may pin: a major, or one relative to the majors available
 VERSION_WORDS = ("oldest", "newest")
 _TOP_KEYS = {
@@ -80,6 +82,8 @@ def load_scenario(path: Path) -> Scenario:
     settings_file = _settings_file(data.get("settings_file"), path)
     for step in steps:
         _check_step_secrets(step, path)
+        if "s3" not in services:
+            _check_read_only(step, path)
     identity = data.get("age_identity")
     if identity not in (None, "generate"):
         raise ScenarioError("`age_identity` can only be `generate`", path=path, line=1)
@@ -122,6 +126,7 @@ def _services(value: Any, path: Path) -> tuple[list[str], dict[str, Any]]:
                 f"services.{name} must be a mapping of options", path=path, line=line
             )
         allowed = {"version", "default_version"} if name.startswith("postgres") else set()
+        allowed |= {"version"} if name == "scratch" else set()
         allowed |= {"servers", "reason"} if name == "s3" else set()
         unknown = set(options) - allowed
         if unknown:
@@ -246,3 +251,28 @@ def _parse_step(raw: Any, index: int, path: Path) -> Step:
     except ValueError as exc:
         raise ScenarioError(f"step {index} {kind}: {exc}", path=path, line=line) from None
     return Step(kind=kind, args=args, line=line, index=index)
+
+
+# what a `pgback` step may run against the real bucket: commands that only read it
+_READ_ONLY_COMMANDS = ("list", "show", "verify", "download", "restore", "config", "doctor")
+
+
+def _check_read_only(step: Step, path: Path) -> None:
+    """Without an `s3` service the scenario uses the real bucket from the environment (a restore
+    drill): it must never write there, so read-only credentials suffice."""
+    inner = step.args if step.kind != "expect_error" else step.args.get("args", {})
+    kind = step.kind if step.kind != "expect_error" else step.args.get("step", "")
+    spec = STEPS.get(kind)
+    writes = spec is not None and spec.writes_storage and not inner.get("dry_run")
+    if kind == "pgback":
+        argv = [str(a) for a in inner.get("args") or []]
+        words = [a for a in argv if not a.startswith("-")]
+        writes = bool(words) and words[0] not in _READ_ONLY_COMMANDS
+    if writes:
+        raise ScenarioError(
+            f"{step.label}: writes to the bucket, and this scenario has no `s3` service, so it "
+            "uses the real one from the environment (a restore drill only reads it): add `s3` "
+            "to `services` for a throwaway bucket, or drop the step",
+            path=path,
+            line=step.line,
+        )

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from pgback.config import Settings, load_settings
+from pgback.scenario.schema import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = sorted((ROOT / "deploy" / "kubernetes").glob("*.yaml"))
@@ -69,7 +70,11 @@ def mounted_secret_files(pod: dict[str, Any]) -> dict[str, str]:
     return files
 
 
-WORKLOADS = [("CronJob", "pgback-cluster-a"), ("Job", "pgback-restore-cluster-a")]
+WORKLOADS = [
+    ("CronJob", "pgback-cluster-a"),
+    ("Job", "pgback-restore-cluster-a"),
+    ("CronJob", "pgback-drill-cluster-a"),
+]
 
 
 @pytest.mark.parametrize("version", SUPPORTED)
@@ -172,3 +177,21 @@ def test_kubernetes_workload_runs_as_the_images_user_on_a_read_only_root(
     }
     env = container_env(pod)
     assert {env["PGBACK_STATE_DIR"], env["TMPDIR"]} <= writable
+
+
+def test_kubernetes_drill_cronjob_runs_a_read_only_drill_scenario(tmp_path: Path) -> None:
+    cron = resource("CronJob", "pgback-drill-cluster-a")
+    pod = pod_spec(cron)
+    (container,) = pod["containers"]
+    settings, _ = settings_of(pod, tmp_path)
+    drills = resource("ConfigMap", "pgback-drill-cluster-a")["data"]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "drills")
+    scenario_path = container["args"][1]
+    (tmp_path / "nightly.yaml").write_text(drills[scenario_path.rsplit("/", 1)[1]])
+
+    scenario = load_scenario(tmp_path / "nightly.yaml")  # the loader refuses bucket writes
+
+    assert container["args"][0] == "drill" and scenario_path.startswith(mount["mountPath"])
+    assert "s3" not in scenario.services and "scratch" in scenario.services
+    assert settings.cipher_private_key is not None  # it must open the sets it restores
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"

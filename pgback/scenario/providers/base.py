@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,9 @@ class Services:
     # how the sidecar (inside the network) reaches each service, when there is one
     internal_hosts: dict[str, tuple[str, int]] = field(default_factory=dict)
     internal_s3_endpoint: str | None = None
+    # starts a PostgreSQL server of a major, on demand (the scratch server of a restore drill);
+    # None where the backend cannot
+    start_postgres: Callable[[str, int], PostgresService] | None = None
 
     def pg(self, name: str) -> PostgresService:
         try:

@@ -83,4 +83,10 @@ class LocalProvider:
             if "s3" in wanted:
                 proxied = ProxiedS3(stack.enter_context(s3_server_of(s3 or DEFAULT_S3)))
                 stack.callback(proxied.close)
-            yield Services(postgres=postgres, s3=proxied)
+
+            def start_postgres(name: str, major: int) -> PostgresService:
+                server = postgres_server(bindir=install_for(major).bindir, password=password)
+                postgres[name] = stack.enter_context(server)
+                return postgres[name]
+
+            yield Services(postgres=postgres, s3=proxied, start_postgres=start_postgres)

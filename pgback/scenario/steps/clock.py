@@ -24,7 +24,7 @@ def advance_clock(ctx: Context, args: dict[str, Any]) -> None:
     ctx.note(f"virtual time is now {ctx.clock.now().strftime('%Y-%m-%dT%H:%M:%SZ')}")
 
 
-@step("cron", allowed="config schedule_in run_for expect_new_sets")
+@step("cron", allowed="config schedule_in run_for expect_new_sets", writes_storage=True)
 def cron(ctx: Context, args: dict[str, Any]) -> None:
     """The seed's cron check: schedule a backup N minutes from now (`M H * * *`), run the real
     `serve` loop in virtual time for a while, and count the new sets."""

@@ -10,19 +10,24 @@ import pyrage
 import zstandard
 from pyrage import x25519
 
+from pgback import naming
 from pgback.actions.backup import run_backup
+from pgback.actions.catalog import resolve_manifest
 from pgback.actions.download import run_download
 from pgback.actions.purge import run_purge
 from pgback.actions.restore import RestoreOptions, run_restore
 from pgback.actions.verify import run_verify
+from pgback.adapters.pgclients import major_of
 from pgback.adapters.postgres import ConnParams
+from pgback.durations import format_duration, parse_duration
 from pgback.errors import PgbackError
 from pgback.scenario.context import Context
 from pgback.scenario.registry import StepFailed, step
 from pgback.secret import Secret
+from pgback.storage import open_storage
 
 
-@step("backup", allowed="config")
+@step("backup", allowed="config", writes_storage=True)
 def backup(ctx: Context, args: dict[str, Any]) -> None:
     """`pgback backup`, in this process, under the virtual clock."""
     settings = ctx.settings(args.get("config"))
@@ -37,7 +42,7 @@ def backup(ctx: Context, args: dict[str, Any]) -> None:
             ctx.note(f"purged {outcome.decision.set_id}: {outcome.decision.reason}")
 
 
-@step("purge", allowed="config dry_run expect_removed")
+@step("purge", allowed="config dry_run expect_removed", writes_storage=True)
 def purge(ctx: Context, args: dict[str, Any]) -> None:
     """`pgback purge` under the virtual clock."""
     settings = ctx.settings(args.get("config"))
@@ -82,11 +87,24 @@ def decrypt(ctx: Context, args: dict[str, Any]) -> None:
         ctx.note(f"{path.name} -> {name}")
 
 
-@step("restore", allowed="config set target databases clean jobs globals")
+@step("restore", allowed="config set target databases clean jobs globals newest_within")
 def restore(ctx: Context, args: dict[str, Any]) -> None:
-    """`pgback restore SET --target SERVER`."""
+    """`pgback restore SET --target SERVER`. Into `scratch` (a restore drill), the server is
+    started first, of the major the set was dumped on; `newest_within: 26h` fails when the
+    newest complete set is older than that."""
     settings = ctx.settings(args.get("config"))
-    pg = ctx.services.pg(args.get("target", "postgres2"))
+    ref = str(args.get("set", "latest"))
+    manifest = resolve_manifest(open_storage(settings), settings.upload_prefix, ref)
+    if "newest_within" in args:
+        _check_fresh(ctx, manifest.set_id, args["newest_within"])
+    target = str(args.get("target", "postgres2"))
+    if target == "scratch":
+        pg = ctx.scratch(_scratch_major(ctx, manifest.server_version))
+        ctx.note(
+            f"scratch server: PostgreSQL {pg.version} for a set dumped on {manifest.server_version}"
+        )
+    else:
+        pg = ctx.services.pg(target)
     options = RestoreOptions(
         target=ConnParams(host=pg.host, port=pg.port, user=pg.user, password=Secret(pg.password)),
         databases=tuple(args.get("databases", ())),
@@ -94,8 +112,44 @@ def restore(ctx: Context, args: dict[str, Any]) -> None:
         jobs=int(args.get("jobs", 1)),
         globals=bool(args.get("globals", True)),
     )
-    result = run_restore(settings, str(args.get("set", "latest")), options)
+    result = run_restore(settings, manifest.set_id, options)
+    ctx.values["restored_set"] = result.set_id
     ctx.note(f"restored set {result.set_id}: {', '.join(result.databases)}")
+
+
+def _check_fresh(ctx: Context, set_id: str, within: Any) -> None:
+    started = naming.parse_set_id(set_id)
+    limit = parse_duration(str(within))
+    assert started is not None  # resolve_manifest returns our sets only
+    age = ctx.clock.now() - started
+    ctx.note(f"newest complete set {set_id}: {format_duration(age)} old")
+    if age > limit:
+        raise StepFailed(
+            f"the newest complete set {set_id} is {format_duration(age)} old, older than "
+            f"newest_within {format_duration(limit)}: have the last backups failed or stopped?"
+        )
+
+
+def _scratch_major(ctx: Context, server_version: str) -> int:
+    """The scratch server's major: the scenario's pin, else the set's server major, else the
+    oldest newer one installed (never older: it could not restore the dump)."""
+    from pgback.testbed.majors import how_to_get, server_installs
+
+    pin = ctx.scenario.versions.get("scratch")
+    installs = sorted(server_installs())
+    if isinstance(pin, int):
+        return pin
+    if pin in ("oldest", "newest") and installs:
+        return installs[0] if pin == "oldest" else installs[-1]
+    wanted = major_of(server_version)
+    newer = [m for m in installs if m >= wanted]
+    if not newer:
+        have = ", ".join(map(str, installs)) or "none"
+        raise StepFailed(
+            f"the set was dumped on PostgreSQL {server_version}: no server of {wanted} or newer "
+            f"to restore it into (installed: {have}): {how_to_get(wanted)}"
+        )
+    return newer[0]
 
 
 @step("verify", allowed="config set")

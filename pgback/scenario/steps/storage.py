@@ -13,7 +13,7 @@ from pgback.scenario.registry import StepFailed, size_arg, step
 from pgback.storage import UploadJanitor, open_storage
 
 
-@step("create_bucket", allowed="name", scalar="name")
+@step("create_bucket", allowed="name", scalar="name", writes_storage=True)
 def create_bucket(ctx: Context, args: dict[str, Any]) -> None:
     """Create the bucket (defaults to the scenario's s3_bucket)."""
     name = args.get("name") or ctx.scenario.config.get("s3_bucket")
