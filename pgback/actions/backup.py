@@ -111,7 +111,8 @@ def _backup_set(
     params = conn_params(settings)
     version = server_version(params)
     clients = pgclients.for_server(settings.pg_bin_dir, version)
-    log.info("client tools %s: %s", clients.install.describe(), clients.reason)
+    log_choice = log.warning if "older than the server" in clients.reason else log.info
+    log_choice("client tools %s: %s", clients.install.describe(), clients.reason)
     available = list_databases(params, with_templates=settings.with_templates)
     databases, warnings = select_databases(available, settings.include_dbs, settings.exclude_dbs)
     for warning in warnings:

@@ -83,6 +83,11 @@ class Choice:
         return self.install.program(name)
 
 
+def _minor(version: str) -> int:
+    match = re.match(r"\d+\.(\d+)", version)
+    return int(match.group(1)) if match else 0
+
+
 def major_of(version: str) -> int:
     match = re.match(r"(\d+)", version)
     return int(match.group(1)) if match else 0
@@ -219,9 +224,17 @@ def choose_for_server(
     """pg_dump/pg_dumpall for a server: same major, else the oldest newer, never older."""
     server = major_of(server_version)
     usable = [i for i in found if i.has(programs)]
-    same = [i for i in usable if i.major == server]
+    # of one major, the newest minor: a pg_dump older than the server's minor release may not
+    # know what that release keeps in its catalogs (docs/compatibility.md)
+    same = sorted((i for i in usable if i.major == server), key=lambda i: -_minor(i.version))
     if same:
-        return Choice(same[0], f"same major as the server ({server})", tuple(found))
+        reason = f"same major as the server ({server})"
+        if _minor(same[0].version) < _minor(server_version):
+            reason += (
+                f"; older than the server's {server_version.split()[0]}: install its newer "
+                "minor release if a restore rejects what this one dumped"
+            )
+        return Choice(same[0], reason, tuple(found))
     newer = sorted((i for i in usable if i.major > server), key=lambda i: i.major)
     if newer:
         reason = f"no {server} found; {newer[0].major} is the oldest newer than the server"

@@ -120,3 +120,19 @@ def test_choose_for_archive_newer_than_every_client_exits_5(tmp_path: Path) -> N
     found = pgclients.discover(None, _debian_root(tmp_path, majors))
     with pytest.raises(ProcessError, match=r"archive of pg_dump 18\.6.*major 18 or newer"):
         pgclients.choose_for_archive("18.6", "18.6", found)
+
+
+def test_choose_for_server_client_older_than_the_server_minor_says_so(
+    tmp_path: Path,
+) -> None:
+    majors = _majors_or_skip(15, 18)
+    # a client older than the server's minor release says so
+    _link_install(tmp_path / "debian" / "15" / "bin", majors[15])
+    found = pgclients.discover(
+        None, Locations(debian=tmp_path / "debian", rhel=None, homebrew=(), wheels=())
+    )
+    minor = int(found[0].version.split(".")[1])
+    older = pgclients.choose_for_server(f"15.{minor + 2}", found)
+    assert "older than the server's" in older.reason
+    same = pgclients.choose_for_server(f"15.{minor}", found)
+    assert "older" not in same.reason
