@@ -135,6 +135,14 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     )
     result = run_restore(settings, args.set, options)
     print(f"restored set {result.set_id}: {', '.join(result.databases) or 'no database'}")
+    if result.refused:
+        print(
+            f"not restored: {len(result.refused)} ownership or privilege statement(s) the "
+            "target role may not run (it is not a superuser; create those roles, or pass "
+            "--no-owner / --no-privileges):"
+        )
+        for line in result.refused:
+            print(f"  {line}")
     return EXIT_OK
 
 

@@ -18,12 +18,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import IO, Any, Protocol
 
 from pgback import __version__, naming
 from pgback.actions import purge as purge_action
+from pgback.actions.access import check_access
 from pgback.actions.context import conn_params, log, program, utc_now
 from pgback.actions.locking import backup_lock
 from pgback.adapters import compression, crypto
@@ -190,6 +191,9 @@ def _backup_set(
         )
     available = list_databases(params, with_templates=settings.with_templates)
     databases, warnings = select_databases(available, settings.include_dbs, settings.exclude_dbs)
+    access = check_access(settings, params, databases)
+    databases, warnings = access.databases, warnings + access.warnings
+    settings = replace(settings, no_role_passwords=access.no_role_passwords)
     for warning in warnings:
         log.warning(warning)
 

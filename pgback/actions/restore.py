@@ -21,7 +21,8 @@ from psycopg import sql
 from pgback.actions.catalog import resolve_manifest
 from pgback.actions.context import decryption_identities, log, program
 from pgback.actions.fetch import stream_plain
-from pgback.adapters.postgres import ConnParams, database_state, dbname_arg
+from pgback.actions.restore_errors import globals_failures, is_refused_global, judge_restore
+from pgback.adapters.postgres import ConnParams, database_state, dbname_arg, role_rights
 from pgback.config import Settings
 from pgback.errors import PgbackError, ProcessError, UsageError
 from pgback.manifest import KIND_DATABASE, KIND_GLOBALS, FileEntry, Manifest
@@ -32,6 +33,9 @@ from pgback.storage import open_storage
 from pgback.storage.base import Storage
 
 _ROLE_EXISTS = re.compile(r'role ".*" already exists')
+# pg_restore's stderr kept whole: a restore by a role that is not a superuser is judged on
+# every error it printed (one per refused statement), not on the last lines
+STDERR_LINES = 100_000
 
 
 @dataclass
@@ -40,6 +44,8 @@ class RestoreResult:
     globals_restored: bool = False
     databases: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # ownership and privilege statements the restoring role was refused (not a superuser)
+    refused: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -63,14 +69,24 @@ def run_restore(
     entries = _chosen_databases(manifest, options.databases)
     identities = decryption_identities(settings, storage, manifest)
     modes = _preflight(options.target, entries, options.clean)
+    # a role that is not a superuser (a managed service's owner role) may not create roles nor
+    # give objects away: those refusals are reported, not fatal (see restore_errors)
+    tolerant = not role_rights(options.target).superuser
     result = RestoreResult(manifest.set_id)
     log.info("restoring set %s into %s", manifest.set_id, options.target.describe())
     globals_entry = manifest.file(KIND_GLOBALS)
     if options.globals and globals_entry is not None:
-        result.warnings += _restore_globals(settings, storage, globals_entry, identities, options)
+        warnings, refused = _restore_globals(
+            settings, storage, globals_entry, identities, options, tolerant
+        )
+        result.warnings += warnings
+        result.refused += [f"globals: {line}" for line in refused]
         result.globals_restored = True
     for entry in entries:
-        _restore_database(settings, storage, entry, identities, options, modes[entry.name])
+        refused = _restore_database(
+            settings, storage, entry, identities, options, modes[entry.name], tolerant
+        )
+        result.refused += [f"{entry.name}: {line}" for line in refused]
         result.databases.append(entry.name)
     return result
 
@@ -107,8 +123,10 @@ def _restore_globals(
     entry: FileEntry,
     identities: list[Any],
     options: RestoreOptions,
-) -> list[str]:
-    """Roles and tablespaces; roles that already exist do not stop the restore.
+    tolerant: bool,
+) -> tuple[list[str], list[str]]:
+    """(warnings, refused statements). Roles that already exist do not stop the restore, nor, for a
+    role that is not a superuser, the roles and tablespaces it may not create or change.
 
     The role we connect as is left alone: replaying its ALTER ROLE would replace the target's
     password with the source's and lock this very restore out.
@@ -136,15 +154,20 @@ def _restore_globals(
         secrets=options.target.secrets,
     )
     warnings: list[str] = []
-    for line in done.stderr.decode("utf-8", "replace").splitlines():
-        if "ERROR:" not in line:
-            continue
-        if _ROLE_EXISTS.search(line):
-            warnings.append(line.split("ERROR:", 1)[1].strip())
-            continue
-        raise ProcessError(f"restoring globals: psql: {line.strip()}")
-    log.info("globals restored (%d role(s) already existed)", len(warnings))
-    return warnings
+    not_restored: list[str] = []
+    for failure in globals_failures(done.stderr.decode("utf-8", "replace"), script):
+        if _ROLE_EXISTS.search(failure.reason):
+            warnings.append(failure.reason)
+        elif tolerant and is_refused_global(failure):
+            not_restored.append(failure.shown())
+        else:
+            raise ProcessError(f"restoring globals: psql: {failure.line}")
+    log.info(
+        "globals restored (%d role(s) already existed, %d statement(s) refused)",
+        len(warnings),
+        len(not_restored),
+    )
+    return warnings, not_restored
 
 
 def _current_user(target: ConnParams) -> str:
@@ -174,8 +197,12 @@ def _restore_database(
     identities: list[Any],
     options: RestoreOptions,
     mode: str,
-) -> None:
-    argv = [program("pg_restore", settings), "--exit-on-error"]
+    tolerant: bool,
+) -> list[str]:
+    """Restore one database; the statements the role was refused when `tolerant`."""
+    argv = [program("pg_restore", settings)]
+    if not tolerant:
+        argv.append("--exit-on-error")  # a superuser meets no refusal: stop at the first error
     maintenance = options.target.dbname or "postgres"
     if mode == "missing":
         argv += ["--create", "-d", dbname_arg(maintenance)]
@@ -197,9 +224,16 @@ def _restore_database(
     )
     try:
         if options.jobs > 1:
-            _restore_from_file(storage, entry, identities, options, argv, what, progress)
+            child = _restore_from_file(storage, entry, identities, options, argv, what, progress)
         else:
-            _restore_from_stream(storage, entry, identities, options, argv, what, progress)
+            child = _restore_from_stream(storage, entry, identities, options, argv, what, progress)
+        if child.wait() == 0:
+            return []
+        if not tolerant:
+            raise child.error(what)
+        refused = judge_restore(child.stderr_lines(), what, child.proc.returncode)
+        log.warning("%s: %d ownership or privilege statement(s) refused", what, len(refused))
+        return refused
     except BaseException:
         if mode == "missing":
             _drop_half_restored(options.target, entry.name)
@@ -233,13 +267,14 @@ def _restore_from_stream(
     argv: list[str],
     what: str,
     progress: Progress,
-) -> None:
+) -> Child:
     child = Child(
         argv,
         env=options.target.env(),
         stdin=subprocess.PIPE,
         stdout=None,
         secrets=options.target.secrets,
+        tail_lines=STDERR_LINES,
     )
     try:
         stream_plain(storage, entry, identities, child.stdin, progress=progress)
@@ -257,7 +292,7 @@ def _restore_from_stream(
                 raise child.error(what) from None
         child.kill()
         raise
-    child.check(what)
+    return child
 
 
 def _restore_from_file(
@@ -268,7 +303,7 @@ def _restore_from_file(
     argv: list[str],
     what: str,
     progress: Progress,
-) -> None:
+) -> Child:
     # pg_restore -j cannot read standard input: stage the plain dump, removed on exit
     with tempfile.NamedTemporaryFile(prefix="pgback-restore-", suffix=".dump") as staged:
         stream_plain(storage, entry, identities, staged, progress=progress)
@@ -278,8 +313,10 @@ def _restore_from_file(
             env=options.target.env(),
             stdout=None,
             secrets=options.target.secrets,
+            tail_lines=STDERR_LINES,
         )
-        child.check(what)
+        child.wait()
+        return child
 
 
 def target_from(conninfo: str, password: str | None = None) -> ConnParams:
