@@ -126,12 +126,22 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
         args.target or os.environ.get("PGBACK_TARGET", ""),
         secret_from_env("PGBACK_TARGET_PASSWORD"),
     )
+    # a partial restore, or one under another name, goes into a server that has the roles
+    # already (often the source itself): its globals are not replayed there
+    partial = bool(args.schema or args.table or args.data_only or args.schema_only or args.rename)
     options = RestoreOptions(
         target=target,
         databases=tuple(args.databases.split(",")) if args.databases else (),
         clean=args.clean,
         jobs=args.jobs,
-        globals=not args.no_globals,
+        globals=not args.no_globals and not partial,
+        schemas=tuple(args.schema),
+        tables=tuple(args.table),
+        data_only=args.data_only,
+        schema_only=args.schema_only,
+        rename=args.rename,
+        no_owner=args.no_owner,
+        no_privileges=args.no_privileges,
     )
     result = run_restore(settings, args.set, options)
     print(f"restored set {result.set_id}: {', '.join(result.databases) or 'no database'}")
@@ -297,6 +307,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="pg_restore -j (stages the dump in a temporary file)",
     )
     cmd.add_argument("--no-globals", action="store_true", help="skip roles and tablespaces")
+    part = cmd.add_argument_group(
+        "what to restore (--schema, --table, --data-only, --schema-only and --as skip globals)"
+    )
+    part.add_argument(
+        "--schema", action="append", default=[], metavar="NAME", help="only this schema (-n)"
+    )
+    part.add_argument(
+        "--table", action="append", default=[], metavar="NAME", help="only this table (-t)"
+    )
+    only = part.add_mutually_exclusive_group()
+    only.add_argument("--data-only", action="store_true", help="rows only, into existing tables")
+    only.add_argument("--schema-only", action="store_true", help="definitions only, no rows")
+    part.add_argument(
+        "--as",
+        dest="rename",
+        default=None,
+        metavar="NEWNAME",
+        help="restore the one chosen database under this name (next to the original)",
+    )
+    part.add_argument("--no-owner", action="store_true", help="objects owned by the target role")
+    part.add_argument("--no-privileges", action="store_true", help="skip GRANT and REVOKE")
     cmd = add("verify", cmd_verify, "re-read a set and check every file")
     cmd.add_argument("set", help="set id or 'latest'")
     cmd = add("config", cmd_config, "print the effective configuration (secrets redacted)")

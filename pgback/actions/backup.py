@@ -30,9 +30,9 @@ from pgback.actions.locking import backup_lock
 from pgback.adapters import compression, crypto
 from pgback.adapters.postgres import (
     ConnParams,
-    dbname_arg,
     list_databases,
     major,
+    pg_dump_argv,
     program_version,
     read_instance_config,
     select_databases,
@@ -294,7 +294,9 @@ def _dump_everything(
                 KIND_DATABASE,
                 db,
                 naming.database_file(db),
-                [pg_dump, "-Fc", "-Z0", "-d", dbname_arg(db)],
+                pg_dump_argv(
+                    pg_dump, db, settings.database(db).dump_args(settings.pg_dump_options)
+                ),
                 params,
                 f"dumping database {db!r}",
             ): db
@@ -479,4 +481,9 @@ def _recorded_options(settings: Settings) -> dict[str, Any]:
         "no_role_passwords": settings.no_role_passwords,
         "compress": settings.compress,
         "compress_level": settings.compress_level,
+        "pg_dump_options": list(settings.pg_dump_options),
+        "databases": {
+            name: {"pg_dump_options": options.dump_args(settings.pg_dump_options)}
+            for name, options in settings.databases.items()
+        },
     }

@@ -8,6 +8,7 @@ is a dump staged in a temporary file (removed afterwards).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import subprocess
@@ -22,7 +23,8 @@ from pgback.actions.catalog import resolve_manifest
 from pgback.actions.context import decryption_identities, log, program
 from pgback.actions.fetch import stream_plain
 from pgback.actions.restore_errors import globals_failures, is_refused_global, judge_restore
-from pgback.adapters.postgres import ConnParams, database_state, dbname_arg, role_rights
+from pgback.actions.restore_plan import check_selection, database_args, preflight, target_name
+from pgback.adapters.postgres import ConnParams, dbname_arg, role_rights
 from pgback.config import Settings
 from pgback.errors import PgbackError, ProcessError, UsageError
 from pgback.manifest import KIND_DATABASE, KIND_GLOBALS, FileEntry, Manifest
@@ -53,8 +55,16 @@ class RestoreOptions:
     target: ConnParams
     databases: tuple[str, ...] = ()  # empty: every database in the set
     clean: bool = False
-    jobs: int = 1
+    jobs: int = 1  # 1: each database's [databases.NAME] jobs, else 1
     globals: bool = True
+    # what to restore of each database (pg_restore -n, -t, --data-only, --schema-only)
+    schemas: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()
+    data_only: bool = False
+    schema_only: bool = False
+    rename: str | None = None  # --as: restore the one chosen database under this name
+    no_owner: bool = False
+    no_privileges: bool = False
 
 
 def run_restore(
@@ -68,7 +78,9 @@ def run_restore(
     manifest = resolve_manifest(storage, settings.upload_prefix, ref)
     entries = _chosen_databases(manifest, options.databases)
     identities = decryption_identities(settings, storage, manifest)
-    modes = _preflight(options.target, entries, options.clean)
+    names = [entry.name for entry in entries]
+    check_selection(options, names, manifest.set_id)
+    modes = preflight(options, names)
     # a role that is not a superuser (a managed service's owner role) may not create roles nor
     # give objects away: those refusals are reported, not fatal (see restore_errors)
     tolerant = not role_rights(options.target).superuser
@@ -103,18 +115,6 @@ def _chosen_databases(manifest: Manifest, wanted: tuple[str, ...]) -> list[FileE
             f"{', '.join(map(repr, sorted(names))) or 'none'}"
         )
     return [e for e in entries if e.name in wanted]
-
-
-def _preflight(target: ConnParams, entries: list[FileEntry], clean: bool) -> dict[str, str]:
-    """How each database will be restored; refuse before touching anything if one is in use."""
-    modes = {entry.name: database_state(target, entry.name) for entry in entries}
-    used = [name for name, mode in modes.items() if mode == "used"]
-    if used and not clean:
-        raise UsageError(
-            f"database(s) {', '.join(map(repr, used))} already exist on the target with "
-            "objects in them: pass --clean to replace them, or restore into a fresh server"
-        )
-    return modes
 
 
 def _restore_globals(
@@ -203,19 +203,14 @@ def _restore_database(
     argv = [program("pg_restore", settings)]
     if not tolerant:
         argv.append("--exit-on-error")  # a superuser meets no refusal: stop at the first error
-    maintenance = options.target.dbname or "postgres"
-    if mode == "missing":
-        argv += ["--create", "-d", dbname_arg(maintenance)]
-    elif mode == "used":
-        # --clean replaces the whole database (drop + create from the archive): tables that are
-        # not in the backup must not survive, and foreign keys cannot block the drop. The drop
-        # is issued from another database than the one being replaced.
-        if maintenance == entry.name:
-            maintenance = "template1" if entry.name != "template1" else "postgres"
-        argv += ["--clean", "--if-exists", "--create", "-d", dbname_arg(maintenance)]
-    else:
-        argv += ["-d", dbname_arg(entry.name)]
-    what = f"restoring database {entry.name!r}"
+    target = target_name(options, entry.name)
+    what = f"restoring database {entry.name!r}" + (
+        f" as {target!r}" if target != entry.name else ""
+    )
+    argv += database_args(options, entry.name, mode)
+    if options.data_only and not tolerant:
+        argv.append("--disable-triggers")  # rows in any order, foreign keys or not (superuser)
+    jobs = options.jobs if options.jobs > 1 else (settings.database(entry.name).jobs or 1)
     progress = Progress.for_mode(what, settings.progress)
     log.info(
         "%s (%s)",
@@ -223,8 +218,10 @@ def _restore_database(
         {"missing": "created", "empty": "into the empty database", "used": "--clean"}[mode],
     )
     try:
-        if options.jobs > 1:
-            child = _restore_from_file(storage, entry, identities, options, argv, what, progress)
+        if jobs > 1:
+            child = _restore_from_file(
+                storage, entry, identities, options, argv, what, progress, jobs
+            )
         else:
             child = _restore_from_stream(storage, entry, identities, options, argv, what, progress)
         if child.wait() == 0:
@@ -236,7 +233,7 @@ def _restore_database(
         return refused
     except BaseException:
         if mode == "missing":
-            _drop_half_restored(options.target, entry.name)
+            _drop_half_restored(options.target, target)
         raise
     finally:
         progress.done()
@@ -277,8 +274,9 @@ def _restore_from_stream(
         tail_lines=STDERR_LINES,
     )
     try:
-        stream_plain(storage, entry, identities, child.stdin, progress=progress)
-        child.stdin.close()
+        sink = _RestoreSink(child)
+        stream_plain(storage, entry, identities, sink, progress=progress)
+        sink.close()
     except BaseException as exc:
         # when pg_restore stopped first, our write failed because of it: its error is the cause;
         # any other failure (damaged object, storage) is ours, and pg_restore, still waiting
@@ -295,6 +293,40 @@ def _restore_from_stream(
     return child
 
 
+class _RestoreSink:
+    """pg_restore's standard input. A partial restore (-n, -t) may finish before the end of
+    the archive and close it: the rest is then still read (its sha256 is checked) and
+    discarded. Had pg_restore failed, the broken pipe is raised at once."""
+
+    def __init__(self, child: Child) -> None:
+        self._child = child
+        self._open = True
+
+    def write(self, data: bytes) -> int:
+        if self._open:
+            try:
+                self._child.stdin.write(data)
+            except BrokenPipeError:
+                if self._exit_code() != 0:
+                    raise
+                self._open = False
+        return len(data)
+
+    def flush(self) -> None:
+        if self._open:
+            self._child.stdin.flush()
+
+    def close(self) -> None:
+        with contextlib.suppress(BrokenPipeError):
+            self._child.stdin.close()
+
+    def _exit_code(self) -> int | None:
+        try:
+            return self._child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return None
+
+
 def _restore_from_file(
     storage: Storage,
     entry: FileEntry,
@@ -303,13 +335,14 @@ def _restore_from_file(
     argv: list[str],
     what: str,
     progress: Progress,
+    jobs: int,
 ) -> Child:
     # pg_restore -j cannot read standard input: stage the plain dump, removed on exit
     with tempfile.NamedTemporaryFile(prefix="pgback-restore-", suffix=".dump") as staged:
         stream_plain(storage, entry, identities, staged, progress=progress)
         staged.flush()
         child = Child(
-            [*argv, "-j", str(options.jobs), staged.name],
+            [*argv, "-j", str(jobs), staged.name],
             env=options.target.env(),
             stdout=None,
             secrets=options.target.secrets,

@@ -150,6 +150,12 @@ def dbname_arg(dbname: str) -> str:
     return make_conninfo(dbname=dbname)
 
 
+def pg_dump_argv(pg_dump: str, dbname: str, extra: list[str]) -> list[str]:
+    """A database's dump: the custom format, uncompressed (zstd compresses in the stream), to
+    standard output. pgback's own options come after the validated `extra` ones."""
+    return [pg_dump, *extra, "-Fc", "-Z0", "-d", dbname_arg(dbname)]
+
+
 # --- queries -------------------------------------------------------------------------------
 
 
