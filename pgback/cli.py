@@ -119,6 +119,14 @@ def cmd_download(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_decrypt(args: argparse.Namespace, settings: Settings) -> int:
+    from pgback.actions.decrypt import run_decrypt
+
+    for item in run_decrypt(settings, args.path, args.dest):
+        print(item.path)
+    return EXIT_OK
+
+
 def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.restore import RestoreOptions, run_restore, target_from
 
@@ -204,6 +212,7 @@ _COMMAND_GROUPS: dict[str, tuple[str, ...]] = {
     "show": (STORAGE, OUTPUT),
     "purge": (STORAGE, RETENTION, OUTPUT),
     "download": (STORAGE, DECRYPTION, OUTPUT),
+    "decrypt": (DECRYPTION, OUTPUT),
     "restore": (STORAGE, DECRYPTION, TOOLS, OUTPUT),
     "verify": (STORAGE, DECRYPTION, TOOLS, OUTPUT),
     "config": _EVERYTHING,
@@ -290,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("set", help="set id or 'latest'")
     cmd.add_argument("--dest", required=True, help="directory to write into")
     cmd.add_argument("--decrypt", action="store_true", help="write plain, standard files")
+    cmd = add("decrypt", cmd_decrypt, "decrypt .age files fetched by other means, as age -d")
+    cmd.add_argument("path", help="an .age file, or a folder: every .age file under it")
+    cmd.add_argument("--dest", default=None, help="write here instead of beside each file")
     cmd = add("restore", cmd_restore, "restore a set into a server")
     cmd.add_argument("set", help="set id or 'latest'")
     cmd.add_argument(
