@@ -79,11 +79,13 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    from pgback.actions.catalog import scan_sets
+    from pgback.actions.catalog import describe_pg_back_runs, scan_sets
     from pgback.actions.context import utc_now
     from pgback.storage import open_storage
 
-    sets = scan_sets(open_storage(settings), settings.upload_prefix)
+    storage = open_storage(settings)
+    sets = scan_sets(storage, settings.upload_prefix)
+    describe_pg_back_runs(storage, sets)
     if args.json:
         print(json.dumps(set_list_json(sets), indent=2, ensure_ascii=False))
     else:

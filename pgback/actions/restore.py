@@ -23,6 +23,7 @@ from pgback.actions.catalog import resolve_manifest
 from pgback.actions.context import decryption_identities, log, program
 from pgback.actions.fetch import stream_plain
 from pgback.actions.restore_errors import globals_failures, is_refused_global, judge_restore
+from pgback.actions.restore_plain import check_formats, dump_format, restore_plain
 from pgback.actions.restore_plan import check_selection, database_args, preflight, target_name
 from pgback.adapters.postgres import ConnParams, dbname_arg, role_rights
 from pgback.config import Settings
@@ -80,6 +81,7 @@ def run_restore(
     identities = decryption_identities(settings, storage, manifest)
     names = [entry.name for entry in entries]
     check_selection(options, names, manifest.set_id)
+    check_formats(entries, options)
     modes = preflight(options, names)
     # a role that is not a superuser (a managed service's owner role) may not create roles nor
     # give objects away: those refusals are reported, not fatal (see restore_errors)
@@ -95,6 +97,10 @@ def run_restore(
         result.refused += [f"globals: {line}" for line in refused]
         result.globals_restored = True
     for entry in entries:
+        if dump_format(entry) == "plain":  # a pg_back plain SQL dump: through psql
+            restore_plain(settings, storage, entry, identities, options, modes[entry.name])
+            result.databases.append(entry.name)
+            continue
         refused = _restore_database(
             settings, storage, entry, identities, options, modes[entry.name], tolerant
         )

@@ -11,8 +11,10 @@ from typing import Any
 from pgback.actions.catalog import resolve_manifest
 from pgback.actions.context import decryption_identities, program
 from pgback.actions.fetch import stream_plain
+from pgback.actions.verify_pg_back import check_entry
 from pgback.config import Settings
 from pgback.errors import PgbackError
+from pgback.legacy.sets import PgBackEntry
 from pgback.manifest import KIND_DATABASE, FileEntry
 from pgback.process import Child, child_env
 from pgback.storage import open_storage
@@ -87,6 +89,10 @@ def _check_file(
     can_decrypt: bool,
 ) -> FileCheck:
     try:
+        if isinstance(entry, PgBackEntry):  # a pg_back run: its own checksum files
+            pg_restore = program("pg_restore", settings)
+            detail = check_entry(storage, entry, identities if can_decrypt else [], pg_restore)
+            return FileCheck(entry, True, detail)
         if not can_decrypt or entry.kind == "identity":
             stream_plain(storage, entry, identities, _Discard(), decrypt=False)
             how = "not decrypted: no identity given" if entry.encrypted else "stored as is"

@@ -244,6 +244,12 @@ class Settings:
     keep_last: int | None = _key(
         None, p.as_opt_int, "keep only the N newest complete sets", RETENTION
     )
+    purge_pg_back_files: bool = _key(
+        False,
+        p.as_bool,
+        "purge also pg_back's flat files under the prefix, each run as a set (docs/pg_back.md)",
+        RETENTION,
+    )
     # sidecar
     backup_cron: str | None = _key(
         None, p.as_opt_str, "cron expression for `serve`", SIDECAR, aliases=("BACKUP_CRON",)
