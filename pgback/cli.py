@@ -129,6 +129,23 @@ def cmd_decrypt(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_import_config(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from pgback.legacy.config import convert
+
+    try:
+        text = Path(args.file).read_text()
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+    try:
+        converted = convert(text)
+    except ValueError as exc:
+        raise UsageError(f"{args.file}: {exc}") from None
+    print(converted.to_toml(args.file), end="")
+    return EXIT_OK
+
+
 def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     from pgback.actions.restore import RestoreOptions, run_restore, target_from
 
@@ -215,6 +232,7 @@ _COMMAND_GROUPS: dict[str, tuple[str, ...]] = {
     "purge": (STORAGE, RETENTION, OUTPUT),
     "download": (STORAGE, DECRYPTION, OUTPUT),
     "decrypt": (DECRYPTION, OUTPUT),
+    "import-config": (OUTPUT,),
     "restore": (STORAGE, DECRYPTION, TOOLS, OUTPUT),
     "verify": (STORAGE, DECRYPTION, TOOLS, OUTPUT),
     "config": _EVERYTHING,
@@ -304,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = add("decrypt", cmd_decrypt, "decrypt .age files fetched by other means, as age -d")
     cmd.add_argument("path", help="an .age file, or a folder: every .age file under it")
     cmd.add_argument("--dest", default=None, help="write here instead of beside each file")
+    cmd = add("import-config", cmd_import_config, "print pg_back.conf as a pgback settings file")
+    cmd.add_argument("file", help="pg_back's configuration file (pg_back.conf)")
     cmd = add("restore", cmd_restore, "restore a set into a server")
     cmd.add_argument("set", help="set id or 'latest'")
     cmd.add_argument(
