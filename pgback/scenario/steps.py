@@ -576,3 +576,7 @@ def expect_error(ctx: Context, args: dict[str, Any]) -> None:
     raise StepFailed(
         f"{args['step']} succeeded, but it was expected to fail with {args['message']!r}"
     )
+
+
+# the way in from pg_back: its steps register themselves with @step
+from pgback.scenario import steps_pg_back  # noqa: E402, F401

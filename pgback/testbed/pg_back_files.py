@@ -14,11 +14,23 @@ import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, Protocol
 
 from psycopg.conninfo import make_conninfo
 
 from pgback.testbed import agecli
-from pgback.testbed.postgres import PostgresServer
+
+
+class Server(Protocol):
+    """A PostgreSQL server reachable from here (a test bed server or a scenario service)."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+
+    def query(self, statement: str, params: Any = None, *, dbname: str = "postgres") -> Any: ...
+
 
 RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
 LEGACY = "%Y-%m-%d_%H-%M-%S"
@@ -27,7 +39,8 @@ BACKUP_DIRECTORY = "/var/backups/postgresql"  # the paths pg_back writes into ch
 
 
 def make_pg_back_run(
-    server: PostgresServer,
+    server: Server,
+    bindir: Path,
     upload: Callable[[str, Path], None],
     prefix: str,
     databases: list[str],
@@ -50,7 +63,7 @@ def make_pg_back_run(
         stamp = when.astimezone(UTC)
         produced: list[Path] = []
         ts = stamp.strftime(timestamp_format)
-        produced.append(_globals(server, work / f"pg_globals_{ts}.sql"))
+        produced.append(_globals(server, bindir, work / f"pg_globals_{ts}.sql"))
         for name, text in _instance_files(server).items():
             path = work / f"{name}_{ts}.out"
             path.write_text(text)
@@ -59,7 +72,7 @@ def make_pg_back_run(
         for db in databases:
             stamp += database_delay
             path = work / f"{db.replace('/', '_')}_{stamp.strftime(timestamp_format)}.{extension}"
-            _pg_dump(server, db, letter, path)
+            _pg_dump(server, bindir, db, letter, path)
             produced.append(path)
         for path in produced:
             for made in _post_process(path, recipient, passphrase, checksum):
@@ -69,18 +82,18 @@ def make_pg_back_run(
     return keys
 
 
-def _env(server: PostgresServer) -> dict[str, str]:
+def _env(server: Server) -> dict[str, str]:
     return {"PGPASSWORD": server.password, "PATH": "/usr/bin:/bin"}
 
 
-def _conninfo(server: PostgresServer, dbname: str) -> str:
+def _conninfo(server: Server, dbname: str) -> str:
     return make_conninfo(host=server.host, port=str(server.port), user=server.user, dbname=dbname)
 
 
-def _globals(server: PostgresServer, path: Path) -> Path:
+def _globals(server: Server, bindir: Path, path: Path) -> Path:
     conninfo = _conninfo(server, "postgres")
     subprocess.run(
-        [str(server.bindir / "pg_dumpall"), "-g", "-w", "-d", conninfo, "-f", str(path)],
+        [str(bindir / "pg_dumpall"), "-g", "-w", "-d", conninfo, "-f", str(path)],
         env=_env(server),
         check=True,
         capture_output=True,
@@ -88,7 +101,7 @@ def _globals(server: PostgresServer, path: Path) -> Path:
     return path
 
 
-def _instance_files(server: PostgresServer) -> dict[str, str]:
+def _instance_files(server: Server) -> dict[str, str]:
     rows = server.query(
         "SELECT name, setting FROM pg_show_all_file_settings() WHERE applied ORDER BY name"
     )
@@ -99,10 +112,10 @@ def _instance_files(server: PostgresServer) -> dict[str, str]:
     return files
 
 
-def _pg_dump(server: PostgresServer, db: str, letter: str, path: Path) -> None:
+def _pg_dump(server: Server, bindir: Path, db: str, letter: str, path: Path) -> None:
     conninfo = _conninfo(server, db)
     subprocess.run(
-        [str(server.bindir / "pg_dump"), f"-F{letter}", "-f", str(path), "-w", "-d", conninfo],
+        [str(bindir / "pg_dump"), f"-F{letter}", "-f", str(path), "-w", "-d", conninfo],
         env=_env(server),
         check=True,
         capture_output=True,

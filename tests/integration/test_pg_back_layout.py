@@ -47,6 +47,7 @@ def pg_back_bucket(pg: PostgresServer, s3: S3Server, bucket: str, identity: x255
 
     make_pg_back_run(
         pg,
+        pg.bindir,
         upload,
         PREFIX,
         DATABASES,
@@ -56,6 +57,7 @@ def pg_back_bucket(pg: PostgresServer, s3: S3Server, bucket: str, identity: x255
     )
     make_pg_back_run(
         pg,
+        pg.bindir,
         upload,
         PREFIX,
         ["app"],
@@ -198,6 +200,7 @@ def test_restore_pg_back_run_encrypted_with_a_passphrase(
     client = s3.client()
     make_pg_back_run(
         pg,
+        pg.bindir,
         lambda key, path: client.upload_file(str(path), bucket, key),
         PREFIX,
         ["my db"],
