@@ -240,3 +240,35 @@ def test_purge_leaves_pg_back_runs_alone_unless_told_then_treats_them_as_sets(
     assert "2025-04-13T21:34:08Z  removed" in told.stdout
     assert not any("2025-04-1" in k for k in after)  # both runs, every file of each
     assert f"{PREFIX}/README.txt" in after  # nobody's: never touched
+
+
+@pytest.mark.parametrize("dump_format", ["tar", "plain"])
+def test_restore_pg_back_run_in_its_other_dump_formats(
+    pg: PostgresServer,
+    pg_target: PostgresServer,
+    s3: S3Server,
+    bucket: str,
+    pgback_env: Callable[..., dict[str, str]],
+    dump_format: str,
+) -> None:
+    client = s3.client()
+    make_pg_back_run(
+        pg,
+        pg.bindir,
+        lambda key, path: client.upload_file(str(path), bucket, key),
+        PREFIX,
+        ["app"],
+        when=KEY_RUN,
+        dump_format=dump_format,
+    )
+    env = {**env_for(pgback_env, bucket), "PGBACK_TARGET": pg_target.dsn()}
+
+    listed = json.loads(run_cli(env, "list", "--json").stdout)
+    verified = run_cli(env, "verify", "latest")
+    restored = run_cli(env, "restore", "latest")
+
+    app = next(f for f in listed[0]["files"] if f["name"] == "app")
+    assert app["format"] == dump_format
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert restored.returncode == 0, restored.stderr
+    assert table_contents(pg_target, "app") == table_contents(pg, "app")

@@ -23,8 +23,8 @@ CHUNK = 64 * 1024
 
 @pytest.fixture(scope="module")
 def passphrase_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bytes, Path]]:
-    """Plain contents and their age -p encryption: empty, one byte short of a chunk, exactly
-    two chunks, and several chunks and a bit."""
+    """Plain contents and their age -p encryption: empty, exactly two chunks, and several
+    chunks and a bit (each costs the CLI's scrypt, about 2 s of a core: kept few)."""
     folder = tmp_path_factory.mktemp("age")
     files = {}
     for name, size in {
@@ -40,7 +40,7 @@ def passphrase_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tupl
     return files
 
 
-@pytest.mark.parametrize("name", ["empty", "short", "two", "many"])
+@pytest.mark.parametrize("name", ["empty", "two", "many"])
 def test_decrypt_stream_of_age_cli_passphrase_files_gives_the_plain_bytes(
     passphrase_files: dict[str, tuple[bytes, Path]], name: str
 ) -> None:
@@ -53,7 +53,7 @@ def test_decrypt_stream_of_age_cli_passphrase_files_gives_the_plain_bytes(
     assert out.getvalue() == plain
 
 
-@pytest.mark.parametrize("cut", [1, 16, CHUNK + 16])
+@pytest.mark.parametrize("cut", [1, CHUNK + 16])
 def test_decrypt_stream_truncated_passphrase_file_is_refused(
     passphrase_files: dict[str, tuple[bytes, Path]], cut: int
 ) -> None:
@@ -129,7 +129,7 @@ def test_cli_decrypt_without_the_right_secret_fails_in_one_line_leaving_nothing(
     message: str,
     code: int,
 ) -> None:
-    encrypted = shutil.copy(passphrase_files["short"][1], tmp_path / "x.age")
+    encrypted = shutil.copy(passphrase_files["two"][1], tmp_path / "x.age")
 
     done = run_cli(env, "decrypt", str(encrypted))
 
