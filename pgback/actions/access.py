@@ -1,4 +1,4 @@
-"""What a backup role may read, decided before the dump starts.
+"""What a backup role may read, decided before the dump starts; what the manifest records.
 
 On managed PostgreSQL (RDS, Cloud SQL, Azure, Supabase, Neon) the backup role owns its databases
 but is no superuser: `pg_authid` (the role passwords) is unreadable, so `pg_dumpall
@@ -10,6 +10,7 @@ the manifest, instead of a failed backup.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pgback.adapters.postgres import ConnParams, refused_databases, role_rights
 from pgback.config import Settings
@@ -45,3 +46,22 @@ def check_access(settings: Settings, params: ConnParams, databases: list[str]) -
                 f"privilege): {', '.join(map(repr, skipped))}"
             )
     return Access(chosen, no_role_passwords, warnings)
+
+
+def recorded_options(settings: Settings) -> dict[str, Any]:
+    """The options a set was made with, as its manifest records them."""
+    return {
+        "upload_prefix": settings.upload_prefix,
+        "jobs": settings.jobs,
+        "include_dbs": list(settings.include_dbs),
+        "exclude_dbs": list(settings.exclude_dbs),
+        "with_templates": settings.with_templates,
+        "no_role_passwords": settings.no_role_passwords,
+        "compress": settings.compress,
+        "compress_level": settings.compress_level,
+        "pg_dump_options": list(settings.pg_dump_options),
+        "databases": {
+            name: {"pg_dump_options": options.dump_args(settings.pg_dump_options)}
+            for name, options in settings.databases.items()
+        },
+    }

@@ -24,7 +24,7 @@ from typing import IO, Any, Protocol
 
 from pgback import __version__, naming
 from pgback.actions import purge as purge_action
-from pgback.actions.access import check_access
+from pgback.actions.access import check_access, recorded_options
 from pgback.actions.context import conn_params, log, program, utc_now
 from pgback.actions.locking import backup_lock
 from pgback.adapters import compression, crypto
@@ -219,7 +219,7 @@ def _backup_set(
             files=tuple(files),
             compression="zstd" if plan.compress else "none",
             compression_level=plan.level if plan.compress else None,
-            options=_recorded_options(settings),
+            options=recorded_options(settings),
             warnings=tuple(warnings),
         )
         if cancel.is_set():
@@ -469,21 +469,3 @@ def _remove_partial_set(storage: Storage, prefix: str, set_id: str) -> None:
             set_id,
             exc,
         )
-
-
-def _recorded_options(settings: Settings) -> dict[str, Any]:
-    return {
-        "upload_prefix": settings.upload_prefix,
-        "jobs": settings.jobs,
-        "include_dbs": list(settings.include_dbs),
-        "exclude_dbs": list(settings.exclude_dbs),
-        "with_templates": settings.with_templates,
-        "no_role_passwords": settings.no_role_passwords,
-        "compress": settings.compress,
-        "compress_level": settings.compress_level,
-        "pg_dump_options": list(settings.pg_dump_options),
-        "databases": {
-            name: {"pg_dump_options": options.dump_args(settings.pg_dump_options)}
-            for name, options in settings.databases.items()
-        },
-    }

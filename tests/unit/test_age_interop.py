@@ -29,7 +29,6 @@ def passphrase_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tupl
     files = {}
     for name, size in {
         "empty": 0,
-        "short": CHUNK - 1,
         "two": 2 * CHUNK,
         "many": 3 * CHUNK + 7,
     }.items():
