@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from pgback import __version__
-from pgback.config import GROUPS, KEYS, Settings, keys_in, load_settings, secret_from_env
-from pgback.config.servers import select_servers
+from pgback.commands import (
+    cmd_backup,
+    cmd_config,
+    cmd_decrypt,
+    cmd_doctor,
+    cmd_download,
+    cmd_health,
+    cmd_import_config,
+    cmd_list,
+    cmd_purge,
+    cmd_restore,
+    cmd_serve,
+    cmd_show,
+    cmd_verify,
+)
+from pgback.config import GROUPS, KEYS, Settings, keys_in, load_settings
 from pgback.config.settings import (
     CONNECTION,
     DECRYPTION,
@@ -27,19 +38,8 @@ from pgback.config.settings import (
     STORAGE,
     TOOLS,
 )
-from pgback.errors import Interrupted, PgbackError
+from pgback.errors import PgbackError
 from pgback.logs import setup_logging
-from pgback.render import (
-    purge_json,
-    render_config,
-    render_keys,
-    render_keys_markdown,
-    render_purge,
-    render_set_list,
-    render_show,
-    render_verify,
-    set_list_json,
-)
 
 log = logging.getLogger("pgback")
 
@@ -55,160 +55,6 @@ def _settings(args: argparse.Namespace) -> Settings:
         if getattr(args, f"cfg_{name}", None) is not None
     }
     return load_settings(config_file=args.config, overrides=overrides)
-
-
-def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
-    from pgback.actions.fleet import backup_servers
-    from pgback.actions.signals import cancel_on_stop_signals
-
-    targets = select_servers(settings, args.server, command="backup", every=True)
-    with cancel_on_stop_signals() as (cancel, received):
-        try:
-            results = backup_servers(targets, cancel=cancel)
-        except PgbackError:
-            if not received:
-                raise
-            name = signal.Signals(received[0]).name
-            stopped = Interrupted(
-                f"backup interrupted by {name}: its uploads were aborted and its partial set "
-                "removed (no manifest); run `pgback backup` again"
-            )
-            stopped.exit_code = 128 + received[0]
-            raise stopped from None
-    for target, result in results:
-        print(f"{target.server} {result.set_id}" if target.server else result.set_id)
-        if result.purge:
-            print(render_purge(result.purge, dry_run=False), end="")
-    return EXIT_OK
-
-
-def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    from pgback.actions.catalog import scan_sets
-    from pgback.actions.context import utc_now
-    from pgback.storage import open_storage
-
-    listed: list[dict[str, Any]] = []
-    for target in select_servers(settings, args.server, command="list", every=True):
-        sets = scan_sets(open_storage(target), target.upload_prefix)
-        if args.json:
-            server = {"server": target.server} if target.server else {}
-            listed += [{**server, **item} for item in set_list_json(sets)]
-        else:
-            heading = f"server {target.server}:\n" if settings.servers and not args.server else ""
-            print(heading + render_set_list(sets, utc_now()), end="")
-    if args.json:
-        print(json.dumps(listed, indent=2, ensure_ascii=False))
-    return EXIT_OK
-
-
-def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    from pgback.actions.catalog import resolve_manifest
-    from pgback.storage import open_storage
-
-    settings = select_servers(settings, args.server, command="show")[0]
-    manifest = resolve_manifest(open_storage(settings), settings.upload_prefix, args.set)
-    if args.json:
-        print(manifest.to_json(), end="")
-    else:
-        print(render_show(manifest), end="")
-    return EXIT_OK
-
-
-def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
-    from pgback.actions.purge import run_purge
-
-    planned: list[dict[str, Any]] = []
-    for target in select_servers(settings, args.server, command="purge", every=True):
-        outcomes = run_purge(target, dry_run=args.dry_run)
-        if args.json:
-            server = {"server": target.server} if target.server else {}
-            planned += [{**server, **item} for item in purge_json(outcomes)]
-        else:
-            heading = f"server {target.server}:\n" if settings.servers and not args.server else ""
-            print(heading + render_purge(outcomes, dry_run=args.dry_run), end="")
-    if args.json:
-        print(json.dumps(planned, indent=2))
-    return EXIT_OK
-
-
-def cmd_download(args: argparse.Namespace, settings: Settings) -> int:
-    from pgback.actions.download import run_download
-
-    settings = select_servers(settings, args.server, command="download")[0]
-    for item in run_download(settings, args.set, args.dest, decrypt=args.decrypt):
-        print(item.path)
-    return EXIT_OK
-
-
-def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
-    from pgback.actions.restore import RestoreOptions, run_restore, target_from
-
-    settings = select_servers(settings, args.server, command="restore")[0]
-    target = target_from(
-        args.target or os.environ.get("PGBACK_TARGET", ""),
-        secret_from_env("PGBACK_TARGET_PASSWORD"),
-    )
-    options = RestoreOptions(
-        target=target,
-        databases=tuple(args.databases.split(",")) if args.databases else (),
-        clean=args.clean,
-        jobs=args.jobs,
-        globals=not args.no_globals,
-    )
-    result = run_restore(settings, args.set, options)
-    print(f"restored set {result.set_id}: {', '.join(result.databases) or 'no database'}")
-    return EXIT_OK
-
-
-def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from pgback.actions.verify import run_verify
-
-    settings = select_servers(settings, args.server, command="verify")[0]
-    set_id, checks = run_verify(settings, args.set)
-    print(render_verify(set_id, checks), end="")
-    failed = [c for c in checks if not c.ok]
-    if failed:
-        error = PgbackError(
-            f"verify: {len(failed)} of {len(checks)} file(s) of set {set_id} failed, the first: "
-            f"{failed[0].detail}"
-        )
-        # one kind of failure (all decryption, all integrity...): its exit code, else 1
-        codes = {c.error.exit_code if c.error else EXIT_FAILURE for c in failed}
-        error.exit_code = codes.pop() if len(codes) == 1 else EXIT_FAILURE
-        raise error
-    return EXIT_OK
-
-
-def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
-    if args.keys:
-        print(render_keys_markdown() if args.markdown else render_keys(), end="")
-    else:
-        print(render_config(settings), end="")
-    return EXIT_OK
-
-
-def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
-    from pgback.actions.doctor import run_doctor
-
-    report = run_doctor(settings)
-    print(report.render(), end="")
-    if report.problem is not None:
-        raise report.problem
-    return EXIT_OK
-
-
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from pgback.actions.serve import run_serve
-
-    return run_serve(settings)
-
-
-def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
-    from pgback.actions.health import check_health
-
-    ok, message = check_health(settings)
-    print(message)
-    return EXIT_OK if ok else EXIT_FAILURE
 
 
 # the settings each command uses: its --help lists only these
@@ -230,6 +76,8 @@ _COMMAND_GROUPS: dict[str, tuple[str, ...]] = {
     "show": (STORAGE, OUTPUT),
     "purge": (STORAGE, RETENTION, OUTPUT),
     "download": (STORAGE, DECRYPTION, OUTPUT),
+    "decrypt": (DECRYPTION, OUTPUT),
+    "import-config": (OUTPUT,),
     "restore": (STORAGE, DECRYPTION, TOOLS, OUTPUT),
     "verify": (STORAGE, DECRYPTION, TOOLS, OUTPUT),
     "config": _EVERYTHING,
@@ -330,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("set", help="set id or 'latest'")
     cmd.add_argument("--dest", required=True, help="directory to write into")
     cmd.add_argument("--decrypt", action="store_true", help="write plain, standard files")
+    cmd = add("decrypt", cmd_decrypt, "decrypt .age files fetched by other means, as age -d")
+    cmd.add_argument("path", help="an .age file, or a folder: every .age file under it")
+    cmd.add_argument("--dest", default=None, help="write here instead of beside each file")
+    cmd = add("import-config", cmd_import_config, "print pg_back.conf as a pgback settings file")
+    cmd.add_argument("file", help="pg_back's configuration file (pg_back.conf)")
     cmd = add("restore", cmd_restore, "restore a set into a server")
     cmd.add_argument("set", help="set id or 'latest'")
     cmd.add_argument(
@@ -347,6 +200,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="pg_restore -j (stages the dump in a temporary file)",
     )
     cmd.add_argument("--no-globals", action="store_true", help="skip roles and tablespaces")
+    part = cmd.add_argument_group(
+        "what to restore (--schema, --table, --data-only, --schema-only and --as skip globals)"
+    )
+    part.add_argument(
+        "--schema", action="append", default=[], metavar="NAME", help="only this schema (-n)"
+    )
+    part.add_argument(
+        "--table", action="append", default=[], metavar="NAME", help="only this table (-t)"
+    )
+    only = part.add_mutually_exclusive_group()
+    only.add_argument("--data-only", action="store_true", help="rows only, into existing tables")
+    only.add_argument("--schema-only", action="store_true", help="definitions only, no rows")
+    part.add_argument(
+        "--as",
+        dest="rename",
+        default=None,
+        metavar="NEWNAME",
+        help="restore the one chosen database under this name (next to the original)",
+    )
+    part.add_argument("--no-owner", action="store_true", help="objects owned by the target role")
+    part.add_argument("--no-privileges", action="store_true", help="skip GRANT and REVOKE")
     cmd = add("verify", cmd_verify, "re-read a set and check every file")
     cmd.add_argument("set", help="set id or 'latest'")
     cmd = add("config", cmd_config, "print the effective configuration (secrets redacted)")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import collections
 import logging
 import os
-import shutil
 import subprocess
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -56,21 +55,6 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     }
     env.update(extra or {})
     return env
-
-
-def find_program(name: str, bindir: str | None = None) -> str:
-    """Path of a program from `bindir` or PATH, or a ProcessError saying how to fix it."""
-    if bindir:
-        candidate = Path(bindir) / name
-        if os.access(candidate, os.X_OK):
-            return str(candidate)
-        raise ProcessError(f"{name} not found in pg_bin_dir {bindir}: check PGBACK_PG_BIN_DIR")
-    found = shutil.which(name)
-    if not found:
-        raise ProcessError(
-            f"{name} not found on PATH: install the PostgreSQL client tools or set pg_bin_dir"
-        )
-    return found
 
 
 class Child:

@@ -34,14 +34,23 @@ def render_set_list(sets: list[SetSummary], now: datetime) -> str:
         [
             s.set_id,
             _age(s.started, now),
-            "complete" if s.complete else "INCOMPLETE",
+            "pg_back" if s.layout == "pg_back" else "complete" if s.complete else "INCOMPLETE",
             ", ".join(s.databases) or "-",
             human_size(s.size),
-            "age" if s.encrypted else "no",
+            _encryption(s),
         ]
         for s in sets
     ]
     return table(["SET", "AGE", "STATUS", "DATABASES", "SIZE", "ENCRYPTED"], rows)
+
+
+def _encryption(s: SetSummary) -> str:
+    if not s.encrypted:
+        return "no"
+    if s.layout == "pg_back" and s.manifest is not None:
+        mode = s.manifest.encryption.mode
+        return {"x25519": "age (key)", "scrypt": "age (passphrase)"}.get(mode, "age")
+    return "age"
 
 
 def _age(started: datetime, now: datetime) -> str:
@@ -60,10 +69,36 @@ def set_list_json(sets: list[SetSummary]) -> list[dict[str, Any]]:
             "size": s.size,
             "encrypted": s.encrypted,
             "objects": len(s.objects),
+            "layout": s.layout,
             **({"problem": s.problem} if s.problem else {}),
+            **(_pg_back_json(s) if s.layout == "pg_back" else {}),
         }
         for s in sets
     ]
+
+
+def _pg_back_json(s: SetSummary) -> dict[str, Any]:
+    """What a pg_back run holds: its files, their dump formats, encryption and checksums."""
+    assert s.manifest is not None  # pg_back runs are described when listed
+    return {
+        "encryption": s.manifest.encryption.mode,
+        "files": [
+            {
+                "kind": f.kind,
+                "name": f.name,
+                "key": f.key,
+                "size": f.size,
+                "encrypted": f.encrypted,
+                **({"format": fmt} if (fmt := getattr(f, "format", "")) else {}),
+                **(
+                    {"checksums": [key.rsplit("/", 1)[-1] for _, _, key in checksums]}
+                    if (checksums := getattr(f, "checksums", ()))
+                    else {}
+                ),
+            }
+            for f in s.manifest.files
+        ],
+    }
 
 
 def render_show(manifest: Manifest) -> str:

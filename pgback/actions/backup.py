@@ -13,12 +13,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from pgback import __version__, naming
 from pgback.actions import purge as purge_action
+from pgback.actions.access import check_access, recorded_options
 from pgback.actions.context import conn_params, log, utc_now
 from pgback.actions.locking import backup_lock
 from pgback.actions.runmark import RunMark, check_whole, mark_key
@@ -26,8 +27,8 @@ from pgback.actions.upload import UploadPlan, upload, upload_child
 from pgback.adapters import crypto, pgclients
 from pgback.adapters.postgres import (
     ConnParams,
-    dbname_arg,
     list_databases,
+    pg_dump_argv,
     read_instance_config,
     select_databases,
     server_version,
@@ -115,6 +116,9 @@ def _backup_set(
     log_choice("client tools %s: %s", clients.install.describe(), clients.reason)
     available = list_databases(params, with_templates=settings.with_templates)
     databases, warnings = select_databases(available, settings.include_dbs, settings.exclude_dbs)
+    access = check_access(settings, params, databases)
+    databases, warnings = access.databases, warnings + access.warnings
+    settings = replace(settings, no_role_passwords=access.no_role_passwords)
     for warning in warnings:
         log.warning(warning)
 
@@ -144,7 +148,7 @@ def _backup_set(
             files=tuple(files),
             compression="zstd" if plan.compress else "none",
             compression_level=plan.level if plan.compress else None,
-            options=_recorded_options(settings),
+            options=recorded_options(settings),
             warnings=tuple(warnings),
         )
         if cancel.is_set():
@@ -224,7 +228,9 @@ def _dump_everything(
                 KIND_DATABASE,
                 db,
                 naming.database_file(db),
-                [pg_dump, "-Fc", "-Z0", "-d", dbname_arg(db)],
+                pg_dump_argv(
+                    pg_dump, db, settings.database(db).dump_args(settings.pg_dump_options)
+                ),
                 params,
                 f"dumping database {db!r}",
             ): db
@@ -315,16 +321,3 @@ def _remove_partial_set(storage: Storage, prefix: str, set_id: str) -> None:
             set_id,
             exc,
         )
-
-
-def _recorded_options(settings: Settings) -> dict[str, Any]:
-    return {
-        "upload_prefix": settings.upload_prefix,
-        "jobs": settings.jobs,
-        "include_dbs": list(settings.include_dbs),
-        "exclude_dbs": list(settings.exclude_dbs),
-        "with_templates": settings.with_templates,
-        "no_role_passwords": settings.no_role_passwords,
-        "compress": settings.compress,
-        "compress_level": settings.compress_level,
-    }

@@ -8,6 +8,8 @@ from datetime import datetime
 
 from pgback import naming
 from pgback.errors import IncompleteSetError, NotFoundError
+from pgback.legacy import naming as legacy_naming
+from pgback.legacy import sets as legacy
 from pgback.manifest import Manifest
 from pgback.storage.base import ObjectInfo, Storage
 
@@ -19,6 +21,7 @@ class SetSummary:
     objects: list[ObjectInfo] = field(default_factory=list)
     manifest: Manifest | None = None
     problem: str | None = None  # e.g. an unreadable manifest
+    layout: str = "pgback"  # or "pg_back": a run of pg_back's flat files (pgback/legacy)
 
     @property
     def complete(self) -> bool:
@@ -53,14 +56,18 @@ class SetSummary:
 
 
 def scan_sets(
-    storage: Storage, upload_prefix: str, *, read_manifests: bool = True
+    storage: Storage, upload_prefix: str, *, read_manifests: bool = True, pg_back: bool = True
 ) -> list[SetSummary]:
-    """Every set under the prefix, newest first; objects that are not ours are ignored."""
+    """Every set under the prefix, newest first, and (`pg_back`) the runs of pg_back's flat
+    files beside them; objects that are neither are ignored."""
     groups: dict[str, list[ObjectInfo]] = defaultdict(list)
+    others: list[ObjectInfo] = []
     for obj in storage.list(naming.root_prefix(upload_prefix)):
         parts = naming.split_key(upload_prefix, obj.key)
         if parts is not None:
             groups[parts[0]].append(obj)
+        else:
+            others.append(obj)
     sets: list[SetSummary] = []
     for set_id, objects in groups.items():
         started = naming.parse_set_id(set_id)
@@ -70,7 +77,11 @@ def scan_sets(
         if read_manifests and any(obj.key == manifest_key for obj in objects):
             summary.manifest, summary.problem = _read_manifest(storage, manifest_key)
         sets.append(summary)
-    return sorted(sets, key=lambda s: s.set_id, reverse=True)
+    if pg_back:
+        for run in legacy.group_runs(naming.root_prefix(upload_prefix), others):
+            manifest = legacy.manifest_of(run)
+            sets.append(SetSummary(run.set_id, run.started, run.objects, manifest, None, "pg_back"))
+    return sorted(sets, key=lambda s: (s.started, s.set_id), reverse=True)
 
 
 def _read_manifest(storage: Storage, key: str) -> tuple[Manifest | None, str | None]:
@@ -89,17 +100,33 @@ def resolve_set(storage: Storage, upload_prefix: str, ref: str) -> SetSummary:
     if ref == "latest":
         for summary in sets:
             if summary.complete:
-                return summary
+                return _probed(storage, summary)
         raise NotFoundError(f"no complete backup set in {where}: run `pgback backup` first")
     for summary in sets:
         if summary.set_id == ref:
             if not summary.complete:
                 why = summary.problem or "no manifest.json: the backup did not finish"
                 raise IncompleteSetError(f"set {ref} is incomplete ({why}): choose another set")
-            return summary
-    if naming.parse_set_id(ref) is None:
-        raise NotFoundError(f"{ref!r} is not a set id (like 20250413T213408Z) nor 'latest'")
+            return _probed(storage, summary)
+    if naming.parse_set_id(ref) is None and legacy_naming.parse_timestamp(ref) is None:
+        raise NotFoundError(
+            f"{ref!r} is not a set id (like 20250413T213408Z, or pg_back's "
+            "2025-04-13T21:34:08Z) nor 'latest'"
+        )
     raise NotFoundError(f"no set {ref} in {where}: `pgback list` shows the sets")
+
+
+def _probed(storage: Storage, summary: SetSummary) -> SetSummary:
+    """A pg_back run's manifest, completed from its objects (encryption, checksum files)."""
+    if summary.layout == legacy.LAYOUT and summary.manifest is not None:
+        summary.manifest = legacy.probe(storage, summary.manifest)
+    return summary
+
+
+def describe_pg_back_runs(storage: Storage, sets: list[SetSummary]) -> None:
+    """Which age recipient encrypted each pg_back run (one header read each), for listings."""
+    for summary in sets:
+        _probed(storage, summary)
 
 
 def resolve_manifest(storage: Storage, upload_prefix: str, ref: str) -> Manifest:

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pgback.adapters import crypto
+from pgback.adapters.age_scrypt import PassphraseIdentity
 from pgback.adapters.postgres import ConnParams
 from pgback.config import Settings
 from pgback.errors import CryptoError
 from pgback.manifest import KIND_IDENTITY, Manifest
-from pgback.process import find_program
 from pgback.storage.base import Storage
 
 log = logging.getLogger("pgback")
@@ -32,10 +32,6 @@ def conn_params(settings: Settings) -> ConnParams:
     )
 
 
-def program(name: str, settings: Settings) -> str:
-    return find_program(name, settings.pg_bin_dir)
-
-
 def decryption_identities(settings: Settings, storage: Storage, manifest: Manifest) -> list[Any]:
     """The identities that open this set, or CryptoError saying which setting is missing."""
     mode = manifest.encryption.mode
@@ -46,6 +42,13 @@ def decryption_identities(settings: Settings, storage: Storage, manifest: Manife
                 "set cipher_private_key (PGBACK_CIPHER_PRIVATE_KEY or its _FILE)"
             )
         return crypto.parse_identities(settings.cipher_private_key.reveal())
+    if mode == "scrypt":  # pg_back's cipher_pass: every file encrypted to the passphrase
+        if not settings.cipher_pass:
+            raise CryptoError(
+                f"set {manifest.set_id} is encrypted to a passphrase (pg_back's cipher_pass): "
+                "set cipher_pass (PGBACK_CIPHER_PASS or PGBACK_CIPHER_PASS_FILE)"
+            )
+        return [PassphraseIdentity(settings.cipher_pass.reveal())]
     if mode == "passphrase":
         if not settings.cipher_pass:
             raise CryptoError(

@@ -6,6 +6,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pgback import naming
 from pgback.actions.catalog import resolve_manifest
@@ -26,7 +27,11 @@ class DownloadedFile:
 
 
 def plain_name(entry: FileEntry) -> str:
-    """Standard file names: pg_globals.sql, pg_settings.out, ..., <database>.dump."""
+    """Standard file names: pg_globals.sql, pg_settings.out, ..., <database>.dump; a pg_back
+    file keeps the name pg_back gave it (`shop_2025-04-13T21:34:08Z.dump`)."""
+    original = getattr(entry, "original", "")
+    if original:
+        return original
     if entry.kind == KIND_DATABASE:
         return naming.database_file(entry.name)
     return entry.name
@@ -49,6 +54,9 @@ def run_download(
     for entry in manifest.files:
         if decrypt and entry.kind == KIND_IDENTITY:
             continue  # its job is done once the files are decrypted
+        if getattr(entry, "parts", ()):
+            files += _download_parts(storage, entry, identities, target, decrypt)
+            continue
         name = plain_name(entry) if decrypt else entry.key.rsplit("/", 1)[-1]
         path = target / name
         if path.exists():
@@ -76,3 +84,26 @@ def _write_atomically(path: Path, fill: object) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _download_parts(
+    storage: Storage, entry: FileEntry, identities: list[Any], target: Path, decrypt: bool
+) -> list[DownloadedFile]:
+    """A pg_back directory-format dump: its folder, each file inside decrypted or as stored."""
+    folder = target / (
+        getattr(entry, "original", "") if decrypt else entry.key.rstrip("/").rsplit("/", 1)[-1]
+    )
+    folder.mkdir(exist_ok=True)
+    done = []
+    for key, size in getattr(entry, "parts", ()):
+        name = key[len(entry.key) :]
+        encrypted = name.endswith(naming.ENCRYPTED_SUFFIX)
+        part = FileEntry(entry.kind, name, key, size, "", "none", encrypted)
+        path = folder / (name.removesuffix(naming.ENCRYPTED_SUFFIX) if decrypt else name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(
+            path, lambda f, e=part: stream_plain(storage, e, identities, f, decrypt=decrypt)
+        )
+        done.append(DownloadedFile(part, path))
+    log.info("downloaded %s (%d files)", folder, len(done))
+    return done

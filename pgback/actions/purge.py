@@ -47,7 +47,8 @@ def run_purge(
 ) -> list[PurgeOutcome]:
     storage = storage or open_storage(settings)
     now = now or clock()
-    sets = scan_sets(storage, settings.upload_prefix)
+    # pg_back's runs are not ours to delete unless asked: then the same policy, run by run
+    sets = scan_sets(storage, settings.upload_prefix, pg_back=settings.purge_pg_back_files)
     by_id = {s.set_id: s for s in sets}
     # a backup running on another host: judged on the store's clock, not `now` (see runmark)
     marks = Judge(storage, settings.upload_prefix, settings.mark_stale_after)

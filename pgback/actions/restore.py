@@ -8,6 +8,7 @@ is a dump staged in a temporary file (removed afterwards).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import subprocess
@@ -21,8 +22,11 @@ from psycopg import sql
 from pgback.actions.catalog import resolve_manifest
 from pgback.actions.context import decryption_identities, log
 from pgback.actions.fetch import stream_plain
+from pgback.actions.restore_errors import globals_failures, is_refused_global, judge_restore
+from pgback.actions.restore_plain import check_formats, dump_format, restore_plain
+from pgback.actions.restore_plan import check_selection, database_args, preflight, target_name
 from pgback.adapters import pgclients
-from pgback.adapters.postgres import ConnParams, database_state, dbname_arg, server_version
+from pgback.adapters.postgres import ConnParams, dbname_arg, role_rights, server_version
 from pgback.config import Settings
 from pgback.errors import PgbackError, ProcessError, UsageError
 from pgback.manifest import KIND_DATABASE, KIND_GLOBALS, FileEntry, Manifest
@@ -33,6 +37,9 @@ from pgback.storage import open_storage
 from pgback.storage.base import Storage
 
 _ROLE_EXISTS = re.compile(r'role ".*" already exists')
+# pg_restore's stderr kept whole: a restore by a role that is not a superuser is judged on
+# every error it printed (one per refused statement), not on the last lines
+STDERR_LINES = 100_000
 
 
 @dataclass
@@ -41,6 +48,8 @@ class RestoreResult:
     globals_restored: bool = False
     databases: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # ownership and privilege statements the restoring role was refused (not a superuser)
+    refused: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -48,8 +57,16 @@ class RestoreOptions:
     target: ConnParams
     databases: tuple[str, ...] = ()  # empty: every database in the set
     clean: bool = False
-    jobs: int = 1
+    jobs: int = 1  # 1: each database's [databases.NAME] jobs, else 1
     globals: bool = True
+    # what to restore of each database (pg_restore -n, -t, --data-only, --schema-only)
+    schemas: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()
+    data_only: bool = False
+    schema_only: bool = False
+    rename: str | None = None  # --as: restore the one chosen database under this name
+    no_owner: bool = False
+    no_privileges: bool = False
 
 
 def run_restore(
@@ -63,7 +80,13 @@ def run_restore(
     manifest = resolve_manifest(storage, settings.upload_prefix, ref)
     entries = _chosen_databases(manifest, options.databases)
     identities = decryption_identities(settings, storage, manifest)
-    modes = _preflight(options.target, entries, options.clean)
+    names = [entry.name for entry in entries]
+    check_selection(options, names, manifest.set_id)
+    check_formats(entries, options)
+    modes = preflight(options, names)
+    # a role that is not a superuser (a managed service's owner role) may not create roles nor
+    # give objects away: those refusals are reported, not fatal (see restore_errors)
+    tolerant = not role_rights(options.target).superuser
     target_version = server_version(options.target)
     clients = pgclients.for_archive(settings.pg_bin_dir, manifest.pg_dump_version, target_version)
     log.info("client tools %s: %s", clients.install.describe(), clients.reason)
@@ -71,12 +94,21 @@ def run_restore(
     log.info("restoring set %s into %s", manifest.set_id, options.target.describe())
     globals_entry = manifest.file(KIND_GLOBALS)
     if options.globals and globals_entry is not None:
-        result.warnings += _restore_globals(
-            clients.program("psql"), storage, globals_entry, identities, options
+        warnings, refused = _restore_globals(
+            clients.program("psql"), storage, globals_entry, identities, options, tolerant
         )
+        result.warnings += warnings
+        result.refused += [f"globals: {line}" for line in refused]
         result.globals_restored = True
     for entry in entries:
-        _restore_database(settings, clients, storage, entry, identities, options, modes[entry.name])
+        if dump_format(entry) == "plain":  # a pg_back plain SQL dump: through psql
+            restore_plain(settings, storage, entry, identities, options, modes[entry.name])
+            result.databases.append(entry.name)
+            continue
+        refused = _restore_database(
+            settings, clients, storage, entry, identities, options, modes[entry.name], tolerant
+        )
+        result.refused += [f"{entry.name}: {line}" for line in refused]
         result.databases.append(entry.name)
     return result
 
@@ -95,26 +127,16 @@ def _chosen_databases(manifest: Manifest, wanted: tuple[str, ...]) -> list[FileE
     return [e for e in entries if e.name in wanted]
 
 
-def _preflight(target: ConnParams, entries: list[FileEntry], clean: bool) -> dict[str, str]:
-    """How each database will be restored; refuse before touching anything if one is in use."""
-    modes = {entry.name: database_state(target, entry.name) for entry in entries}
-    used = [name for name, mode in modes.items() if mode == "used"]
-    if used and not clean:
-        raise UsageError(
-            f"database(s) {', '.join(map(repr, used))} already exist on the target with "
-            "objects in them: pass --clean to replace them, or restore into a fresh server"
-        )
-    return modes
-
-
 def _restore_globals(
     psql: str,
     storage: Storage,
     entry: FileEntry,
     identities: list[Any],
     options: RestoreOptions,
-) -> list[str]:
-    """Roles and tablespaces; roles that already exist do not stop the restore.
+    tolerant: bool,
+) -> tuple[list[str], list[str]]:
+    """(warnings, refused statements). Roles that already exist do not stop the restore, nor, for a
+    role that is not a superuser, the roles and tablespaces it may not create or change.
 
     The role we connect as is left alone: replaying its ALTER ROLE would replace the target's
     password with the source's and lock this very restore out.
@@ -142,15 +164,20 @@ def _restore_globals(
         secrets=options.target.secrets,
     )
     warnings: list[str] = []
-    for line in done.stderr.decode("utf-8", "replace").splitlines():
-        if "ERROR:" not in line:
-            continue
-        if _ROLE_EXISTS.search(line):
-            warnings.append(line.split("ERROR:", 1)[1].strip())
-            continue
-        raise ProcessError(f"restoring globals: psql: {line.strip()}")
-    log.info("globals restored (%d role(s) already existed)", len(warnings))
-    return warnings
+    not_restored: list[str] = []
+    for failure in globals_failures(done.stderr.decode("utf-8", "replace"), script):
+        if _ROLE_EXISTS.search(failure.reason):
+            warnings.append(failure.reason)
+        elif tolerant and is_refused_global(failure):
+            not_restored.append(failure.shown())
+        else:
+            raise ProcessError(f"restoring globals: psql: {failure.line}")
+    log.info(
+        "globals restored (%d role(s) already existed, %d statement(s) refused)",
+        len(warnings),
+        len(not_restored),
+    )
+    return warnings, not_restored
 
 
 def _current_user(target: ConnParams) -> str:
@@ -181,21 +208,20 @@ def _restore_database(
     identities: list[Any],
     options: RestoreOptions,
     mode: str,
-) -> None:
-    argv = [clients.program("pg_restore"), "--exit-on-error"]
-    maintenance = options.target.dbname or "postgres"
-    if mode == "missing":
-        argv += ["--create", "-d", dbname_arg(maintenance)]
-    elif mode == "used":
-        # --clean replaces the whole database (drop + create from the archive): tables that are
-        # not in the backup must not survive, and foreign keys cannot block the drop. The drop
-        # is issued from another database than the one being replaced.
-        if maintenance == entry.name:
-            maintenance = "template1" if entry.name != "template1" else "postgres"
-        argv += ["--clean", "--if-exists", "--create", "-d", dbname_arg(maintenance)]
-    else:
-        argv += ["-d", dbname_arg(entry.name)]
-    what = f"restoring database {entry.name!r}"
+    tolerant: bool,
+) -> list[str]:
+    """Restore one database; the statements the role was refused when `tolerant`."""
+    argv = [clients.program("pg_restore")]
+    if not tolerant:
+        argv.append("--exit-on-error")  # a superuser meets no refusal: stop at the first error
+    target = target_name(options, entry.name)
+    what = f"restoring database {entry.name!r}" + (
+        f" as {target!r}" if target != entry.name else ""
+    )
+    argv += database_args(options, entry.name, mode)
+    if options.data_only and not tolerant:
+        argv.append("--disable-triggers")  # rows in any order, foreign keys or not (superuser)
+    jobs = options.jobs if options.jobs > 1 else (settings.database(entry.name).jobs or 1)
     progress = Progress.for_mode(what, settings.progress)
     log.info(
         "%s (%s)",
@@ -203,13 +229,22 @@ def _restore_database(
         {"missing": "created", "empty": "into the empty database", "used": "--clean"}[mode],
     )
     try:
-        if options.jobs > 1:
-            _restore_from_file(storage, entry, identities, options, argv, what, progress)
+        if jobs > 1:
+            child = _restore_from_file(
+                storage, entry, identities, options, argv, what, progress, jobs
+            )
         else:
-            _restore_from_stream(storage, entry, identities, options, argv, what, progress)
+            child = _restore_from_stream(storage, entry, identities, options, argv, what, progress)
+        if child.wait() == 0:
+            return []
+        if not tolerant:
+            raise child.error(what)
+        refused = judge_restore(child.stderr_lines(), what, child.proc.returncode)
+        log.warning("%s: %d ownership or privilege statement(s) refused", what, len(refused))
+        return refused
     except BaseException:
         if mode == "missing":
-            _drop_half_restored(options.target, entry.name)
+            _drop_half_restored(options.target, target)
         raise
     finally:
         progress.done()
@@ -240,17 +275,19 @@ def _restore_from_stream(
     argv: list[str],
     what: str,
     progress: Progress,
-) -> None:
+) -> Child:
     child = Child(
         argv,
         env=options.target.env(),
         stdin=subprocess.PIPE,
         stdout=None,
         secrets=options.target.secrets,
+        tail_lines=STDERR_LINES,
     )
     try:
-        stream_plain(storage, entry, identities, child.stdin, progress=progress)
-        child.stdin.close()
+        sink = _RestoreSink(child)
+        stream_plain(storage, entry, identities, sink, progress=progress)
+        sink.close()
     except BaseException as exc:
         # when pg_restore stopped first, our write failed because of it: its error is the cause;
         # any other failure (damaged object, storage) is ours, and pg_restore, still waiting
@@ -264,7 +301,41 @@ def _restore_from_stream(
                 raise child.error(what) from None
         child.kill()
         raise
-    child.check(what)
+    return child
+
+
+class _RestoreSink:
+    """pg_restore's standard input. A partial restore (-n, -t) may finish before the end of
+    the archive and close it: the rest is then still read (its sha256 is checked) and
+    discarded. Had pg_restore failed, the broken pipe is raised at once."""
+
+    def __init__(self, child: Child) -> None:
+        self._child = child
+        self._open = True
+
+    def write(self, data: bytes) -> int:
+        if self._open:
+            try:
+                self._child.stdin.write(data)
+            except BrokenPipeError:
+                if self._exit_code() != 0:
+                    raise
+                self._open = False
+        return len(data)
+
+    def flush(self) -> None:
+        if self._open:
+            self._child.stdin.flush()
+
+    def close(self) -> None:
+        with contextlib.suppress(BrokenPipeError):
+            self._child.stdin.close()
+
+    def _exit_code(self) -> int | None:
+        try:
+            return self._child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return None
 
 
 def _restore_from_file(
@@ -275,18 +346,21 @@ def _restore_from_file(
     argv: list[str],
     what: str,
     progress: Progress,
-) -> None:
+    jobs: int,
+) -> Child:
     # pg_restore -j cannot read standard input: stage the plain dump, removed on exit
     with tempfile.NamedTemporaryFile(prefix="pgback-restore-", suffix=".dump") as staged:
         stream_plain(storage, entry, identities, staged, progress=progress)
         staged.flush()
         child = Child(
-            [*argv, "-j", str(options.jobs), staged.name],
+            [*argv, "-j", str(jobs), staged.name],
             env=options.target.env(),
             stdout=None,
             secrets=options.target.secrets,
+            tail_lines=STDERR_LINES,
         )
-        child.check(what)
+        child.wait()
+        return child
 
 
 def target_from(conninfo: str, password: str | None = None) -> ConnParams:

@@ -11,9 +11,11 @@ from typing import Any
 from pgback.actions.catalog import resolve_manifest
 from pgback.actions.context import decryption_identities
 from pgback.actions.fetch import stream_plain
+from pgback.actions.verify_pg_back import check_entry
 from pgback.adapters import pgclients
 from pgback.config import Settings
 from pgback.errors import PgbackError
+from pgback.legacy.sets import PgBackEntry
 from pgback.manifest import KIND_DATABASE, FileEntry
 from pgback.process import Child, child_env
 from pgback.storage import open_storage
@@ -90,6 +92,13 @@ def _check_file(
     dump_version: str,
 ) -> FileCheck:
     try:
+        if isinstance(entry, PgBackEntry):  # a pg_back run: its own checksum files
+            clients = pgclients.for_archive(
+                settings.pg_bin_dir, dump_version, None, ("pg_restore",)
+            )
+            pg_restore = clients.program("pg_restore")
+            detail = check_entry(storage, entry, identities if can_decrypt else [], pg_restore)
+            return FileCheck(entry, True, detail)
         if not can_decrypt or entry.kind == "identity":
             stream_plain(storage, entry, identities, _Discard(), decrypt=False)
             how = "not decrypted: no identity given" if entry.encrypted else "stored as is"

@@ -14,6 +14,7 @@ import pyrage
 from pyrage import passphrase as age_passphrase
 from pyrage import x25519
 
+from pgback.adapters import age_scrypt
 from pgback.errors import ConfigError, CryptoError
 
 
@@ -130,6 +131,10 @@ def encrypt_stream(reader: Any, writer: Any, recipients: list[Any]) -> None:
 
 
 def decrypt_stream(reader: Any, writer: Any, identities: list[Any], what: str) -> None:
+    if identities and isinstance(identities[0], age_scrypt.PassphraseIdentity):
+        # a file encrypted to a passphrase (pg_back's cipher_pass): streamed by age_scrypt
+        age_scrypt.decrypt_stream(reader, writer, identities[0], what)
+        return
     source, sink = _Relay(reader), _Relay(writer)
     try:
         pyrage.decrypt_io(source, sink, identities)

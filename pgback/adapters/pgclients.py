@@ -263,6 +263,10 @@ def choose_for_archive(
     readers = sorted(
         (i for i in found if i.has(programs) and i.major >= archive), key=lambda i: i.major
     )
+    if archive == 0 and not target_version and readers:
+        # not recorded (pg_back's files): the newest client reads every archive
+        reason = "the archive's pg_dump is not recorded: the newest client reads every archive"
+        return Choice(readers[-1], reason, tuple(found))
     same = [i for i in readers if i.major == target]
     if same:
         whose = "the target server" if target_version else "the archive's pg_dump"

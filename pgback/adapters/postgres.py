@@ -149,6 +149,12 @@ def dbname_arg(dbname: str) -> str:
     return make_conninfo(dbname=dbname)
 
 
+def pg_dump_argv(pg_dump: str, dbname: str, extra: list[str]) -> list[str]:
+    """A database's dump: the custom format, uncompressed (zstd compresses in the stream), to
+    standard output. pgback's own options come after the validated `extra` ones."""
+    return [pg_dump, *extra, "-Fc", "-Z0", "-d", dbname_arg(dbname)]
+
+
 # --- queries -------------------------------------------------------------------------------
 
 
@@ -165,6 +171,36 @@ def list_databases(params: ConnParams, *, with_templates: bool) -> list[str]:
         sql += " AND NOT datistemplate"
     with params.connect() as conn:
         return [str(row[0]) for row in conn.execute(sql + " ORDER BY datname")]
+
+
+def refused_databases(params: ConnParams) -> set[str]:
+    """Databases that allow connections but not this role's (no CONNECT privilege)."""
+    with params.connect() as conn:
+        rows = conn.execute(
+            "SELECT datname FROM pg_database "
+            "WHERE datallowconn AND NOT has_database_privilege(datname, 'CONNECT')"
+        ).fetchall()
+    return {str(row[0]) for row in rows}
+
+
+@dataclass(frozen=True)
+class RoleRights:
+    """What the connected role may do that a managed service's owner role usually may not."""
+
+    superuser: bool
+    create_role: bool
+    read_authid: bool  # pg_authid holds the role passwords: superuser only by default
+
+
+def role_rights(params: ConnParams) -> RoleRights:
+    with params.connect() as conn:
+        row = conn.execute(
+            "SELECT rolsuper, rolcreaterole, has_table_privilege('pg_catalog.pg_authid', 'SELECT')"
+            " FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+    if row is None:  # the role was dropped while we were connected: nothing is allowed
+        return RoleRights(False, False, False)
+    return RoleRights(bool(row[0]), bool(row[1]), bool(row[2]))
 
 
 def select_databases(

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from pgback.config.databases import TABLE as DATABASES_TABLE
+from pgback.config.databases import DatabaseOptions, load_databases
 from pgback.config.servers import for_server, parse_servers
 from pgback.config.settings import KEYS, Settings
 from pgback.errors import ConfigError
@@ -61,7 +63,9 @@ def _raw_from_env(env: Mapping[str, str], problems: list[str]) -> dict[str, tupl
     return found
 
 
-def _raw_from_file(path: Path, problems: list[str]) -> dict[str, tuple[Any, str]]:
+def _raw_from_file(
+    path: Path, problems: list[str], databases: dict[str, DatabaseOptions]
+) -> dict[str, tuple[Any, str]]:
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
@@ -74,6 +78,9 @@ def _raw_from_file(path: Path, problems: list[str]) -> dict[str, tuple[Any, str]
     for name, value in data.items():
         if name == "servers":  # an array of tables, not a key: parse_servers reads it
             found[name] = (value, f"file {path}")
+            continue
+        if name == DATABASES_TABLE:
+            databases.update(load_databases(value, path, problems))
             continue
         if name not in KEYS:
             problems.append(f"config file {path}: unknown key {name!r}")
@@ -92,9 +99,10 @@ def load_settings(
     env = os.environ if env is None else env
     problems: list[str] = []
     raw: dict[str, tuple[Any, str]] = {}
+    databases: dict[str, DatabaseOptions] = {}
     config_path = config_file or env.get("PGBACK_CONFIG")
     if config_path:
-        raw.update(_raw_from_file(Path(config_path), problems))
+        raw.update(_raw_from_file(Path(config_path), problems, databases))
     servers_raw = raw.pop("servers", None)
     raw.update(_raw_from_env(env, problems))
     for name, value in (overrides or {}).items():
@@ -118,7 +126,9 @@ def load_settings(
     _apply_repository(values, sources, problems)
     # cross-key checks run on the values that did parse, so a bad value does not hide them:
     # every problem is reported at once
-    settings = Settings(**values, sources=sources, warnings=tuple(_unknown_env(env)))
+    settings = Settings(
+        **values, sources=sources, warnings=tuple(_unknown_env(env)), databases=databases
+    )
     problems.extend(_cross_checks(settings))
     if servers_raw is not None:
         settings = replace(settings, servers=parse_servers(*servers_raw, problems))

@@ -3,12 +3,15 @@ parser, help, group and environment aliases (`KEYS` is read off the fields)."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from datetime import timedelta
 from typing import Any
 
 from pgback.config import parse as p
+from pgback.config.databases import DatabaseOptions
+from pgback.dumpopts import as_pg_dump_options
 from pgback.secret import Secret
 
 # groups, in the order `--help` shows them
@@ -143,6 +146,13 @@ class Settings:
         "zstd", p.choice("zstd", "none"), "compression in the stream: zstd or none", DUMP
     )
     compress_level: int = _key(1, p.as_level, "zstd level (1-22)", DUMP)
+    pg_dump_options: tuple[str, ...] = _key(
+        (),
+        as_pg_dump_options,
+        "extra pg_dump options for every database (a TOML list, or one shell-quoted string); "
+        "per database: [databases.NAME] tables (docs/configuration.md)",
+        DUMP,
+    )
     # encryption
     encrypt: bool = _key(False, p.as_bool, "encrypt with age", ENCRYPTION, aliases=("ENCRYPT",))
     cipher_public_key: tuple[str, ...] = _key(
@@ -275,6 +285,12 @@ class Settings:
         "time zone of the keep_daily...keep_yearly periods (default: cron_timezone)",
         RETENTION,
     )
+    purge_pg_back_files: bool = _key(
+        False,
+        p.as_bool,
+        "purge also pg_back's flat files under the prefix, each run as a set (docs/pg_back.md)",
+        RETENTION,
+    )
     # sidecar
     backup_cron: str | None = _key(
         None, p.as_opt_str, "cron expression for `serve`", SIDECAR, aliases=("BACKUP_CRON",)
@@ -353,6 +369,11 @@ class Settings:
     # the file's [[servers]] tables; and the one these settings were made for, if any
     servers: tuple[ServerEntry, ...] = field(default=(), compare=False)
     server: str | None = None
+    # the settings file's [databases.NAME] tables: not scalar keys (pgback/config/databases.py)
+    databases: Mapping[str, DatabaseOptions] = field(default_factory=dict)
+
+    def database(self, name: str) -> DatabaseOptions:
+        return self.databases.get(name) or DatabaseOptions()
 
     @property
     def purge_policy_set(self) -> bool:
@@ -380,7 +401,7 @@ def shown_value(spec: KeySpec, value: Any) -> Any:
     if isinstance(value, timedelta):
         return f"{int(value.total_seconds())}s"
     if isinstance(value, tuple):
-        return ",".join(value)
+        return shlex.join(value) if spec.name == "pg_dump_options" else ",".join(value)
     if spec.name == "purge_min_keep" and value is None:
         return "all"
     return value

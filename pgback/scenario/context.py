@@ -34,8 +34,9 @@ class Context:
     config: dict[str, Any] = field(init=False)  # the scenario's config, `generate` made
 
     def __post_init__(self) -> None:
+        self.named_secrets: dict[str, str] = {}
         # `generate` in the scenario's own config: one throwaway value for the whole run
-        self.config = _materialized(self.scenario.config)
+        self.config = self.materialized(self.scenario.config)
 
     @property
     def backup_side(self) -> Path:
@@ -60,6 +61,21 @@ class Context:
         real = {k: v for k, v in os.environ.items() if k.startswith(_STORAGE_ENV)}
         return {**real, **made}
 
+    def materialized(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """Settings with their secret stand-ins made (docs/scenarios.md): `generate` a fresh
+        throwaway value, `generate:NAME` the run's one value of that name."""
+        return {
+            key: self.secret(key, value) if key in SECRET_KEYS else value
+            for key, value in overrides.items()
+        }
+
+    def secret(self, key: str, value: Any) -> Any:
+        if value == "generate":
+            return _throwaway(key)
+        if isinstance(value, str) and value.startswith("generate:"):
+            return self.named_secrets.setdefault(f"{key}:{value}", _throwaway(key))
+        return value
+
     def scratch(self, major: int) -> PostgresService:
         """The drill's throwaway server, started on first use, of this major (or the oldest
         newer one installed: a restore needs a server at least as new as the dump's)."""
@@ -77,7 +93,7 @@ class Context:
         env = self.base_env(source=source)
         if self.scenario.settings_file is not None:
             env["PGBACK_CONFIG"] = str(self.scenario.settings_file)
-        for layer in (self.config, _materialized(overrides or {})):
+        for layer in (self.config, self.materialized(overrides or {})):
             env.update({"PGBACK_" + key.upper(): env_value(v) for key, v in layer.items()})
         return env
 
@@ -87,7 +103,7 @@ class Context:
         return load_settings(
             env=self.base_env(),
             config_file=self.scenario.settings_file,
-            overrides={**self.config, **_materialized(overrides or {})},
+            overrides={**self.config, **self.materialized(overrides or {})},
         )
 
     @contextmanager
@@ -128,14 +144,8 @@ class Context:
 _STORAGE_ENV = ("PGBACK_", "AWS_")
 
 
-def _materialized(overrides: dict[str, Any]) -> dict[str, Any]:
-    """A step's settings with `generate` secrets made: a fresh throwaway value (an age identity
-    that opens nothing of ours, a random password), so no secret is written in the file."""
-    made = dict(overrides)
-    for key, value in overrides.items():
-        if key in SECRET_KEYS and value == "generate":
-            if key == "cipher_private_key":
-                made[key] = str(x25519.Identity.generate())
-            else:
-                made[key] = secrets.token_urlsafe(24)
-    return made
+def _throwaway(key: str) -> str:
+    """A fresh value for a secret: an age identity that opens nothing of ours, or a password."""
+    if key == "cipher_private_key":
+        return str(x25519.Identity.generate())
+    return secrets.token_urlsafe(24)

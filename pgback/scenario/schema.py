@@ -28,9 +28,14 @@ _TOP_KEYS = {
     "age_identity",
     "steps",
 }
-# a secret in a step's config may only be one of these: a fresh throwaway value made when the
-# step runs (e.g. an age identity that opens nothing), or unset
+# a secret in a scenario may only be a stand-in: `generate` (a fresh throwaway value made when
+# the step runs, e.g. an age identity that opens nothing), `generate:NAME` (one throwaway value
+# per NAME for the whole run, so two steps can share it), or "" (unset)
 SECRET_STANDINS = ("generate", "")
+
+
+def is_secret_standin(value: Any) -> bool:
+    return value in SECRET_STANDINS or (isinstance(value, str) and value.startswith("generate:"))
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -164,7 +169,7 @@ def _version_pin(value: Any, where: str, path: Path, line: int) -> int | str:
 
 
 def _refuse_secrets(settings: dict[str, Any], where: str, path: Path) -> None:
-    found = sorted(k for k in set(settings) & SECRET_KEYS if settings[k] not in SECRET_STANDINS)
+    found = sorted(k for k in set(settings) & SECRET_KEYS if not is_secret_standin(settings[k]))
     if found:
         raise ScenarioError(
             f"{where} sets the secret(s) {', '.join(found)}: a scenario file holds no secret; "
@@ -205,7 +210,7 @@ def _check_step_secrets(step: Step, path: Path) -> None:
     if not isinstance(config, dict):
         return
     for key in sorted(set(config) & SECRET_KEYS):
-        if config[key] not in SECRET_STANDINS:
+        if not is_secret_standin(config[key]):
             raise ScenarioError(
                 f"{step.label}: config sets the secret {key}: a scenario file holds no secret; "
                 f"use `{key}: generate` for a fresh throwaway value, or the environment",

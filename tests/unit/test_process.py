@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from pgback.adapters import pgclients
 from pgback.errors import ProcessError
-from pgback.process import Child, child_env, find_program, run, summary_line
+from pgback.process import Child, child_env, run, summary_line
 
 PY = sys.executable
 
@@ -85,9 +86,10 @@ def test_child_env_own_secrets_are_not_inherited(monkeypatch: pytest.MonkeyPatch
     assert "for-libpq" in seen
 
 
-def test_find_program_missing_in_bindir_says_which_setting(tmp_path: Path) -> None:
-    with pytest.raises(ProcessError, match="PGBACK_PG_BIN_DIR"):
-        find_program("pg_dump", str(tmp_path))
+def test_client_tools_missing_in_pg_bin_dir_say_which_setting(tmp_path: Path) -> None:
+    # (the program lookup moved from pgback.process to pgback.adapters.pgclients)
+    with pytest.raises(ProcessError, match=f"pg_bin_dir {tmp_path}"):
+        pgclients.for_server(str(tmp_path), "18.1")
 
 
 @pytest.mark.parametrize(

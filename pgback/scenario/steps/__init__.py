@@ -9,8 +9,19 @@ from pgback.scenario.steps import (
     expect_error,
     files,
     matrix,
+    pg_back,
     servers,
     storage,
 )
 
-__all__ = ["clock", "command", "engine", "expect_error", "files", "matrix", "servers", "storage"]
+__all__ = [
+    "clock",
+    "command",
+    "engine",
+    "expect_error",
+    "files",
+    "matrix",
+    "pg_back",
+    "servers",
+    "storage",
+]
