@@ -123,6 +123,12 @@ def database_args(options: Selection, name: str, mode: str) -> list[str]:
     return [*args, "-d", dbname_arg(target)]
 
 
+def post_data_args(options: Selection, name: str) -> list[str]:
+    """pg_restore's arguments for the post-data run of a whole database restored in sections
+    (restore_stream): into the database the first run created or filled."""
+    return [*_selection_args(options), "-d", dbname_arg(target_name(options, name))]
+
+
 def _selection_args(options: Selection) -> list[str]:
     args: list[str] = []
     for schema in options.schemas:

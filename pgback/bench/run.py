@@ -179,6 +179,11 @@ def _run_size(servers: Servers, plan: Plan, size_gb: float, echo: Echo) -> dict[
             "all_seconds": [attempt["seconds"] for attempt in attempts[name]],
             "cpu_bound_limit": cpu_bound(best, usable_cores()),
         }
+        if best.get("timeline"):
+            run[name]["all_phase_seconds"] = [
+                {phase: part["seconds"] for phase, part in attempt["timeline"]["phases"].items()}
+                for attempt in attempts[name]
+            ]
     a, b, c = run["a_floor"], run["b_pg_back_style"], run["c_pgback_backup"]
     d, e = run["d_pg_restore"], run["e_pgback_restore"]
     run["ratios"] = {
