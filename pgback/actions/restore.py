@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from pgback.actions.catalog import resolve_manifest
-from pgback.actions.context import decryption_identities, log
+from pgback.actions.context import Soon, decryption_identities, log
 from pgback.actions.fetch import stream_plain
 from pgback.actions.restore_errors import globals_failures, is_refused_global, judge_restore
 from pgback.actions.restore_plain import check_formats, dump_format, restore_plain
@@ -39,7 +39,7 @@ from pgback.actions.restore_stream import (
     restore_from_stream,
 )
 from pgback.adapters import pgclients
-from pgback.adapters.postgres import ConnParams, dbname_arg, role_rights, server_version
+from pgback.adapters.postgres import ConnParams, dbname_arg, target_facts
 from pgback.config import Settings
 from pgback.errors import PgbackError, ProcessError, UsageError
 from pgback.manifest import KIND_DATABASE, KIND_GLOBALS, FileEntry, Manifest
@@ -86,6 +86,8 @@ def run_restore(
     *,
     storage: Storage | None = None,
 ) -> RestoreResult:
+    # the target's version, rights and databases, asked while the storage client is set up
+    facts = Soon(target_facts, options.target)
     storage = storage or open_storage(settings)
     manifest = resolve_manifest(storage, settings.upload_prefix, ref)
     entries = _chosen_databases(manifest, options.databases)
@@ -93,19 +95,25 @@ def run_restore(
     names = [entry.name for entry in entries]
     check_selection(options, names, manifest.set_id)
     check_formats(entries, options)
-    modes = preflight(options, names)
+    target = facts.result()
+    modes = preflight(options, names, target.databases)
     # a role that is not a superuser (a managed service's owner role) may not create roles nor
     # give objects away: those refusals are reported, not fatal (see restore_errors)
-    tolerant = not role_rights(options.target).superuser
-    target_version = server_version(options.target)
-    clients = pgclients.for_archive(settings.pg_bin_dir, manifest.pg_dump_version, target_version)
+    tolerant = not target.rights.superuser
+    clients = pgclients.for_archive(settings.pg_bin_dir, manifest.pg_dump_version, target.version)
     log.info("client tools %s: %s", clients.install.describe(), clients.reason)
     result = RestoreResult(manifest.set_id)
     log.info("restoring set %s into %s", manifest.set_id, options.target.describe())
     globals_entry = manifest.file(KIND_GLOBALS)
     if options.globals and globals_entry is not None:
         warnings, refused = _restore_globals(
-            clients.program("psql"), storage, globals_entry, identities, options, tolerant
+            clients.program("psql"),
+            storage,
+            globals_entry,
+            identities,
+            options,
+            tolerant,
+            target.user,
         )
         result.warnings += warnings
         result.refused += [f"globals: {line}" for line in refused]
@@ -144,6 +152,7 @@ def _restore_globals(
     identities: list[Any],
     options: RestoreOptions,
     tolerant: bool,
+    me: str,
 ) -> tuple[list[str], list[str]]:
     """(warnings, refused statements). Roles that already exist do not stop the restore, nor, for a
     role that is not a superuser, the roles and tablespaces it may not create or change.
@@ -153,7 +162,6 @@ def _restore_globals(
     """
     buffer = io.BytesIO()  # globals are a few KiB: roles and tablespaces only
     stream_plain(storage, entry, identities, buffer)
-    me = _current_user(options.target)
     script = _without_own_role(buffer.getvalue().decode(), me)
     argv = [
         psql,
@@ -188,12 +196,6 @@ def _restore_globals(
         len(not_restored),
     )
     return warnings, not_restored
-
-
-def _current_user(target: ConnParams) -> str:
-    with target.connect() as conn:
-        row = conn.execute("SELECT current_user").fetchone()
-        return str(row[0]) if row else ""
 
 
 def _without_own_role(script: str, role: str) -> str:

