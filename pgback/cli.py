@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -12,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pgback import __version__
+from pgback.argv import OneLineParser, parse_args, restore_jobs, secret_flag
 from pgback.config import GROUPS, KEYS, Settings, keys_in, load_settings, secret_from_env
 from pgback.config.servers import select_servers
 from pgback.config.settings import (
@@ -27,7 +29,7 @@ from pgback.config.settings import (
     STORAGE,
     TOOLS,
 )
-from pgback.errors import Interrupted, PgbackError
+from pgback.errors import ConfigError, Interrupted, PgbackError, UsageError
 from pgback.logs import setup_logging
 from pgback.render import (
     purge_json,
@@ -40,6 +42,7 @@ from pgback.render import (
     render_verify,
     set_list_json,
 )
+from pgback.text import printable
 
 log = logging.getLogger("pgback")
 
@@ -182,8 +185,16 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     if args.keys:
         print(render_keys_markdown() if args.markdown else render_keys(), end="")
-    else:
-        print(render_config(settings), end="")
+        return EXIT_OK
+    from pgback.actions.preflight import preflight
+
+    # what the commands would only find when they start: `config` says it now
+    checked = preflight(settings)
+    if checked.problems:
+        raise ConfigError(checked.problems)
+    print(render_config(settings), end="")
+    for note in checked.notes:
+        log.info("note: %s", note)
     return EXIT_OK
 
 
@@ -288,7 +299,7 @@ def _secrets_note(groups: tuple[str, ...]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="pgback",
         description="Logical PostgreSQL backups as grouped, encrypted backup sets on S3.",
         epilog="`pgback config --keys` lists every setting; `pgback COMMAND --help` the ones "
@@ -342,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument(
         "--restore-jobs",
         dest="jobs",
-        type=int,
+        type=restore_jobs,
         default=1,
         help="pg_restore -j (stages the dump in a temporary file)",
     )
@@ -370,8 +381,17 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
+    # a path or name given as bytes that are not UTF-8 (a directory named $'\xff') is written
+    # back as those bytes, whatever the locale makes of stdout
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="surrogateescape")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    refused = secret_flag(parser, argv)
+    if refused:
+        print(f"pgback: error: {refused}", file=sys.stderr)
+        return UsageError.exit_code
+    args = parse_args(parser, argv)
     debug = args.debug
     try:
         settings = _settings(args)
@@ -396,10 +416,11 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def _error(message: str, exc: Any) -> None:
-    problems = getattr(exc, "problems", None)
-    if problems and len(problems) > 1:
+    # messages repeat what was given (a set id, a name, a path): escaped, one line stays one
+    problems = [printable(p) for p in exc.lines()] if isinstance(exc, ConfigError) else []
+    if len(problems) > 1:
         print(f"pgback: error: {len(problems)} configuration problems:", file=sys.stderr)
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
         return
-    print(f"pgback: error: {message}", file=sys.stderr)
+    print(f"pgback: error: {problems[0] if problems else printable(message)}", file=sys.stderr)
