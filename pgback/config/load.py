@@ -289,9 +289,10 @@ def _cross_checks(s: Settings) -> list[tuple[str, tuple[str, ...]]]:
             "host",
         )
     if s.s3_endpoint:
-        parsed = urlparse(s.s3_endpoint if "://" in s.s3_endpoint else "//" + s.s3_endpoint)
+        parsed = _parse_url(s.s3_endpoint if "://" in s.s3_endpoint else "//" + s.s3_endpoint)
         if (
-            parsed.scheme not in ("", "http", "https")
+            parsed is None
+            or parsed.scheme not in ("", "http", "https")
             or not parsed.hostname
             or not _valid_port(parsed)
         ):
@@ -378,8 +379,18 @@ def _valid_port(parsed: ParseResult) -> bool:
     return True
 
 
+def _parse_url(text: str) -> ParseResult | None:
+    """urlparse, or None where it raises (an unbalanced '[' is an invalid IPv6 address)."""
+    try:
+        return urlparse(text)
+    except ValueError:
+        return None
+
+
 def _http_url(text: str) -> bool:
-    parsed = urlparse(text)
+    parsed = _parse_url(text)
+    if parsed is None:
+        return False
     return parsed.scheme in ("http", "https") and bool(parsed.hostname) and _valid_port(parsed)
 
 
