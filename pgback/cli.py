@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from pgback import __version__
+from pgback.argv import OneLineParser, parse_args, restore_jobs, secret_flag
 from pgback.commands import (
     cmd_backup,
     cmd_config,
@@ -38,8 +40,9 @@ from pgback.config.settings import (
     STORAGE,
     TOOLS,
 )
-from pgback.errors import PgbackError
+from pgback.errors import ConfigError, PgbackError, UsageError
 from pgback.logs import setup_logging
+from pgback.text import printable
 
 log = logging.getLogger("pgback")
 
@@ -136,7 +139,7 @@ def _secrets_note(groups: tuple[str, ...]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="pgback",
         description="Logical PostgreSQL backups as grouped, encrypted backup sets on S3.",
         epilog="`pgback config --keys` lists every setting; `pgback COMMAND --help` the ones "
@@ -195,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument(
         "--restore-jobs",
         dest="jobs",
-        type=int,
+        type=restore_jobs,
         default=1,
         help="pg_restore -j (stages the dump in a temporary file)",
     )
@@ -245,8 +248,17 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
+    # a path or name given as bytes that are not UTF-8 (a directory named $'\xff') is written
+    # back as those bytes, whatever the locale makes of stdout
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="surrogateescape")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    refused = secret_flag(parser, argv)
+    if refused:
+        print(f"pgback: error: {refused}", file=sys.stderr)
+        return UsageError.exit_code
+    args = parse_args(parser, argv)
     debug = args.debug
     try:
         settings = _settings(args)
@@ -271,10 +283,11 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def _error(message: str, exc: Any) -> None:
-    problems = getattr(exc, "problems", None)
-    if problems and len(problems) > 1:
+    # messages repeat what was given (a set id, a name, a path): escaped, one line stays one
+    problems = [printable(p) for p in exc.lines()] if isinstance(exc, ConfigError) else []
+    if len(problems) > 1:
         print(f"pgback: error: {len(problems)} configuration problems:", file=sys.stderr)
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
         return
-    print(f"pgback: error: {message}", file=sys.stderr)
+    print(f"pgback: error: {problems[0] if problems else printable(message)}", file=sys.stderr)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 from typing import Any
 
 from pgback.config import Settings, secret_from_env
 from pgback.config.servers import select_servers
-from pgback.errors import Interrupted, PgbackError, UsageError
+from pgback.errors import ConfigError, Interrupted, PgbackError, UsageError
 from pgback.render import (
     purge_json,
     render_config,
@@ -24,6 +25,8 @@ from pgback.render import (
     render_verify,
     set_list_json,
 )
+
+log = logging.getLogger("pgback")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -199,8 +202,16 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     if args.keys:
         print(render_keys_markdown() if args.markdown else render_keys(), end="")
-    else:
-        print(render_config(settings), end="")
+        return EXIT_OK
+    from pgback.actions.preflight import preflight
+
+    # what the commands would only find when they start: `config` says it now
+    checked = preflight(settings)
+    if checked.problems:
+        raise ConfigError(checked.problems)
+    print(render_config(settings), end="")
+    for note in checked.notes:
+        log.info("note: %s", note)
     return EXIT_OK
 
 

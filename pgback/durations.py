@@ -6,13 +6,14 @@ import re
 from datetime import timedelta
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+# ASCII digits: `\d` alone would read other scripts' digits (fullwidth 12 as 12 days)
+_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhdw])")
 
 
 def parse_duration(text: str) -> timedelta:
     """Parse a duration; raise ValueError naming the accepted forms."""
     raw = text.strip().lower()
-    if re.fullmatch(r"\d+(?:\.\d+)?", raw):
+    if re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", raw):
         # pg_back's purge_older_than takes a bare number of days
         return timedelta(days=float(raw))
     if not raw or _PART.sub("", raw) != "":

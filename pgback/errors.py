@@ -14,9 +14,18 @@ class ConfigError(PgbackError):
 
     exit_code = 2
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], *, origins: dict[str, str] | None = None) -> None:
         self.problems = list(problems)
+        # problem -> where its keys were set, for problems whose text does not say it
+        self.origins = dict(origins or {})
         super().__init__("; ".join(self.problems))
+
+    def lines(self) -> list[str]:
+        """Each problem as the command line shows it: with where its keys were set."""
+        return [
+            f"{problem} [{self.origins[problem]}]" if problem in self.origins else problem
+            for problem in self.problems
+        ]
 
 
 class UsageError(PgbackError):

@@ -8,11 +8,14 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from pgback.text import printable
+
 
 class _TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         stamp = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return f"{stamp} {record.levelname} {record.getMessage()}"
+        # one line per event: a newline in a path or a name given cannot forge another line
+        return f"{stamp} {record.levelname} {printable(record.getMessage())}"
 
 
 class _JsonFormatter(logging.Formatter):

@@ -14,6 +14,7 @@ from pgback.config.settings import shown_value
 from pgback.durations import format_duration
 from pgback.manifest import Manifest
 from pgback.progress import human_size
+from pgback.text import printable
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -170,17 +171,19 @@ def render_verify(set_id: str, checks: list[FileCheck]) -> str:
 
 def render_config(settings: Settings) -> str:
     rows = [
-        [name, "" if value is None else str(value), settings.sources.get(name, "default")]
+        [name, _cell(value), printable(settings.sources.get(name, "default"))]
         for name, value in settings.redacted().items()
     ]
     for entry in settings.servers:  # each [[servers]] table's own keys, secrets as ***
         for name, value in entry.values.items():
             shown = shown_value(KEYS[name], value)
             source = entry.sources.get(name, "file")
-            rows.append(
-                [f"servers.{entry.name}.{name}", "" if shown is None else str(shown), source]
-            )
+            rows.append([f"servers.{entry.name}.{name}", _cell(shown), printable(source)])
     return table(["KEY", "VALUE", "FROM"], rows)
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else printable(str(value))
 
 
 def render_keys() -> str:

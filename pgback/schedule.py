@@ -21,7 +21,7 @@ def validate_cron(expr: str, timezone: str = "UTC") -> str | None:
     """None when valid, else what is wrong (one line)."""
     try:
         ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return f"unknown time zone {timezone!r}"
     if not croniter.is_valid(expr):
         return "not a cron expression (five fields: minute hour day month weekday)"

@@ -28,3 +28,20 @@ class Secret:
 
     def __bool__(self) -> bool:
         return bool(self._value)
+
+
+# a secret file is a key or a password: anything longer is the wrong file (or /dev/zero)
+MAX_SECRET_FILE = 64 * 1024
+
+
+def read_secret_file(path: str) -> str:
+    """A secret's file (`PGBACK_<KEY>_FILE`, a server's `<key>_file`), without the trailing
+    newline; OSError when it cannot be read, ValueError when it is no secret's text."""
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_SECRET_FILE + 1)
+    if len(data) > MAX_SECRET_FILE:
+        raise ValueError(f"larger than {MAX_SECRET_FILE // 1024} KiB: not a secret's file")
+    try:
+        return data.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None

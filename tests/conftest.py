@@ -89,6 +89,22 @@ def settings_for(pgback_env: Callable[..., dict[str, str]]) -> Callable[..., Set
     return make
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--badinput",
+        choices=("ci", "long"),
+        default="ci",
+        help="the bad-input suite (tests/badinput): ci, fixed examples and seeds; long, 20 "
+        "times as many with a random seed (docs/promises.md)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from badinput import budget  # tests/ is on sys.path (this file's folder)
+
+    budget.choose(str(config.getoption("badinput")))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that use a server fixture are integration tests (`-m "not integration"` skips)."""
     for item in items:

@@ -21,6 +21,7 @@ from pgback.adapters import crypto
 from pgback.adapters.age_scrypt import PassphraseIdentity, stanza_types
 from pgback.config import Settings
 from pgback.errors import CryptoError, UsageError
+from pgback.text import brief
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,16 @@ class Decrypted:
 def run_decrypt(
     settings: Settings, given: str | Path, dest: str | Path | None = None
 ) -> list[Decrypted]:
-    root = Path(given)
+    if str(given) == "" or (dest is not None and str(dest) == ""):
+        raise UsageError("decrypt: an empty path: give an .age file or a folder holding them")
+    try:
+        return _run(settings, Path(given), dest)
+    except OSError as exc:  # a name too long, no permission, a full disk: the file it was about
+        where = brief(str(exc.filename if exc.filename else given))
+        raise UsageError(f"decrypt: {where}: {exc.strerror or exc}") from None
+
+
+def _run(settings: Settings, root: Path, dest: str | Path | None) -> list[Decrypted]:
     if not root.exists():
         raise UsageError(f"{root} does not exist: give an .age file or a folder holding them")
     if root.is_dir():

@@ -5,11 +5,14 @@ Passwords never go into argv: children get them through PGPASSWORD in their envi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
+from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgback.errors import DatabaseError, UsageError
@@ -27,26 +30,33 @@ class ConnParams:
     dbname: str | None = None
     password: Secret | None = None
     extra: dict[str, str] = field(default_factory=dict)  # sslmode, ... (not secrets)
+    # the settings a user changes to point elsewhere, named by the connection error's hint
+    settings_hint: str = field(default="PGBACK_HOST, PGBACK_PORT", compare=False)
 
     @classmethod
     def from_conninfo(cls, conninfo: str, password: Secret | None = None) -> ConnParams:
         """Parse a `key=value` or URL conninfo; a password in it moves to a Secret."""
         try:
             parts = conninfo_to_dict(conninfo)
-        except psycopg.ProgrammingError:
+        except (psycopg.ProgrammingError, UnicodeError):  # not key=value nor a URL; not UTF-8
             raise UsageError(
                 "--target is not a valid connection string: use 'host=H port=P user=U' or a "
                 "postgresql:// URL"
             ) from None
         secret = parts.pop("password", None)
-        port = parts.pop("port", None)
+        port = str(parts.pop("port", None) or "")
+        if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+            raise UsageError(
+                f"--target: port {port!r} is not a TCP port (1-65535; one server per restore)"
+            )
         return cls(
             host=_str_or_none(parts.pop("host", None)),
-            port=int(str(port)) if port else None,
+            port=int(port) if port else None,
             user=_str_or_none(parts.pop("user", None)),
             dbname=_str_or_none(parts.pop("dbname", None)),
             password=Secret(str(secret)) if secret else password,
             extra={k: str(v) for k, v in parts.items()},
+            settings_hint="--target or PGBACK_TARGET",
         )
 
     @property
@@ -72,9 +82,38 @@ class ConnParams:
                 extra[env_name] = value
         return child_env(extra)
 
-    def describe(self) -> str:
-        host = self.host or "PGHOST/local socket"
-        return f"{host}:{self.port or 5432}" + (f" as {self.user}" if self.user else "")
+    def describe(self, attempt: Any = None) -> str:
+        """Where libpq connects (or, given the failed `attempt`'s pgconn, connected): our
+        settings first, then libpq's PGHOST/PGPORT/PGUSER and its defaults, saying which of
+        libpq's variables were used. Service files (PGSERVICE) are not resolved here."""
+        libpq = _libpq_defaults()
+        tried = _attempted(attempt)
+        # what libpq tried is exact (with several hosts, the last one); else ours, else its own
+        host = tried.get("host") or self.host or libpq.get("host")
+        port = tried.get("port") or (str(self.port) if self.port else libpq.get("port", "5432"))
+        user = self.user or (libpq.get("user") if "PGUSER" in os.environ else None)
+        if not host or host.startswith("/"):
+            where = (
+                f"the local socket {host.rstrip('/')}/.s.PGSQL.{port}"
+                if host
+                else f"the local socket (port {port})"
+            )
+        else:
+            where = f"{host}:{port}"
+        from_env = [
+            f"{what} from {name}"
+            for what, ours, name in (
+                ("host", self.host, "PGHOST"),
+                ("port", self.port, "PGPORT"),
+                ("user", self.user, "PGUSER"),
+            )
+            if not ours and os.environ.get(name)
+        ]
+        return (
+            where
+            + (f" as {user}" if user else "")
+            + (f" ({', '.join(from_env)})" if from_env else "")
+        )
 
     @contextmanager
     def connect(
@@ -91,14 +130,24 @@ class ConnParams:
             }.items()
             if v is not None
         }
-        kwargs.update(self.extra)
+        # a conninfo's own connect_timeout (--target "... connect_timeout=3") wins
+        kwargs = {"connect_timeout": 10, **kwargs, **self.extra}
         try:
-            conn = psycopg.connect(autocommit=True, connect_timeout=10, **kwargs)  # type: ignore[arg-type]
+            conn = psycopg.connect(autocommit=True, **kwargs)  # type: ignore[arg-type]
         except psycopg.OperationalError as exc:
             reason = _first_line(exc, self.secrets)
-            hint = _connect_hint(reason)
+            if reason.startswith("failed to resolve host") and "[Errno" in reason:
+                # psycopg's own wording names the host it was given (None when from PGHOST)
+                reason = "cannot resolve the host name: " + reason[reason.index("[Errno") :]
+            hint = _connect_hint(reason, self.settings_hint)
+            where = self.describe(getattr(exc, "pgconn", None))
             raise DatabaseError(
-                f"cannot connect to PostgreSQL at {self.describe()}: {reason}{hint}"
+                f"cannot connect to PostgreSQL at {where}: {reason}{hint}"
+            ) from None
+        except UnicodeError:  # the resolver's IDNA step: an empty or too long label
+            raise DatabaseError(
+                f"cannot connect to PostgreSQL at {self.describe()}: not a valid host name: "
+                f"check the host ({self.settings_hint}, or libpq's PGHOST)"
             ) from None
         try:
             yield conn
@@ -129,7 +178,26 @@ def _first_line(exc: Exception, secrets: list[str]) -> str:
     return text
 
 
-def _connect_hint(reason: str) -> str:
+def _libpq_defaults() -> dict[str, str]:
+    """libpq's own values for unset parameters: its PG* variables, else compiled defaults."""
+    found: dict[str, str] = {}
+    for option in pq.Conninfo.get_defaults():
+        if option.val:
+            found[option.keyword.decode()] = option.val.decode("utf-8", "replace")
+    return found
+
+
+def _attempted(pgconn: Any) -> dict[str, str]:
+    """host and port of a failed connection attempt (psycopg attaches its pgconn)."""
+    found: dict[str, str] = {}
+    for name in ("host", "port"):
+        value = getattr(pgconn, name, None)
+        if isinstance(value, bytes) and value:
+            found[name] = value.decode("utf-8", "replace")
+    return found
+
+
+def _connect_hint(reason: str, settings: str = "PGBACK_HOST, PGBACK_PORT") -> str:
     """What to do about a failed connection, from libpq's reason."""
     text = reason.lower()
     if "password authentication failed" in text or "no password supplied" in text:
@@ -138,9 +206,16 @@ def _connect_hint(reason: str) -> str:
         return ": check the user and database names"
     if any(
         marker in text
-        for marker in ("connection refused", "could not translate", "timeout", "timed out")
+        for marker in (
+            "connection refused",
+            "could not translate",
+            "resolve",
+            "timeout",
+            "timed out",
+            "no such file",
+        )
     ):
-        return ": is the server running, and are host and port (PGBACK_HOST, PGBACK_PORT) right?"
+        return f": is the server running, and are host and port ({settings}) right?"
     return ""
 
 

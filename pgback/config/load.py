@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import ParseResult, urlparse
 
 from pgback.config.databases import TABLE as DATABASES_TABLE
 from pgback.config.databases import DatabaseOptions, load_databases
@@ -22,14 +23,18 @@ from pgback.config.servers import for_server, parse_servers
 from pgback.config.settings import KEYS, Settings
 from pgback.errors import ConfigError
 from pgback.location import parse_location
+from pgback.secret import read_secret_file
+from pgback.text import brief, plain
 
 
 def _read_secret_file(path: str, env_name: str, problems: list[str]) -> str | None:
     try:
-        return Path(path).read_text().rstrip("\r\n")
+        return read_secret_file(path)
     except OSError as exc:
-        problems.append(f"{env_name}: cannot read {path}: {exc.strerror}")
-        return None
+        problems.append(f"{env_name}: cannot read {plain(path)}: {exc.strerror or exc}")
+    except ValueError as exc:
+        problems.append(f"{env_name}: {plain(path)}: {exc}")
+    return None
 
 
 def secret_from_env(name: str, env: Mapping[str, str] | None = None) -> str | None:
@@ -63,29 +68,44 @@ def _raw_from_env(env: Mapping[str, str], problems: list[str]) -> dict[str, tupl
     return found
 
 
+# a settings file is a few kB: a bigger one is the wrong file (or /dev/zero)
+MAX_CONFIG_FILE = 1024 * 1024
+
+
 def _raw_from_file(
     path: Path, problems: list[str], databases: dict[str, DatabaseOptions]
 ) -> dict[str, tuple[Any, str]]:
+    shown = plain(str(path))
     try:
-        data = tomllib.loads(path.read_text())
+        with path.open("rb") as handle:
+            content = handle.read(MAX_CONFIG_FILE + 1)
+        if len(content) > MAX_CONFIG_FILE:
+            raise ValueError(f"larger than {MAX_CONFIG_FILE // 1024} KiB: not a settings file")
+        data = tomllib.loads(content.decode("utf-8"))
     except FileNotFoundError:
-        problems.append(f"config file {path} does not exist")
+        problems.append(f"config file {shown} does not exist")
         return {}
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        problems.append(f"config file {path}: {exc}")
+    except OSError as exc:
+        problems.append(f"config file {shown}: {exc.strerror or exc}")
+        return {}
+    except UnicodeDecodeError:
+        problems.append(f"config file {shown}: not UTF-8 text (TOML files are UTF-8)")
+        return {}
+    except ValueError as exc:  # tomllib.TOMLDecodeError is one
+        problems.append(f"config file {shown}: {exc}")
         return {}
     found: dict[str, tuple[Any, str]] = {}
     for name, value in data.items():
         if name == "servers":  # an array of tables, not a key: parse_servers reads it
-            found[name] = (value, f"file {path}")
+            found[name] = (value, f"file {shown}")
             continue
         if name == DATABASES_TABLE:
             databases.update(load_databases(value, path, problems))
             continue
         if name not in KEYS:
-            problems.append(f"config file {path}: unknown key {name!r}")
+            problems.append(f"config file {shown}: unknown key {brief(name)}")
             continue
-        found[name] = (value, f"file {path}")
+        found[name] = (value, f"file {shown}")
     return found
 
 
@@ -100,8 +120,11 @@ def load_settings(
     problems: list[str] = []
     raw: dict[str, tuple[Any, str]] = {}
     databases: dict[str, DatabaseOptions] = {}
-    config_path = config_file or env.get("PGBACK_CONFIG")
-    if config_path:
+    # an empty --config is a mistake (`--config "$UNSET"`); an empty PGBACK_CONFIG is unset
+    config_path = config_file if config_file is not None else env.get("PGBACK_CONFIG")
+    if config_path == "" and config_file is not None:
+        problems.append("--config is empty: name the settings file, or leave --config out")
+    elif config_path:
         raw.update(_raw_from_file(Path(config_path), problems, databases))
     servers_raw = raw.pop("servers", None)
     raw.update(_raw_from_env(env, problems))
@@ -118,27 +141,40 @@ def load_settings(
         try:
             values[name] = spec.parse(value)
         except ValueError as exc:
-            shown = "***" if spec.secret else repr(value)
+            shown = "***" if spec.secret else brief(value)
             problems.append(f"{name} ({source}) = {shown}: {exc}")
             continue
         sources[name] = source
 
     _apply_repository(values, sources, problems)
     # cross-key checks run on the values that did parse, so a bad value does not hide them:
-    # every problem is reported at once
+    # every problem is reported at once; each says where its keys were set (`origins`)
+    origins: dict[str, str] = {}
     settings = Settings(
         **values, sources=sources, warnings=tuple(_unknown_env(env)), databases=databases
     )
-    problems.extend(_cross_checks(settings))
+    for problem, keys in _cross_checks(settings):
+        problems.append(problem)
+        origins[problem] = _origin(settings, keys)
     if servers_raw is not None:
         settings = replace(settings, servers=parse_servers(*servers_raw, problems))
         for entry in settings.servers:
-            for problem in _cross_checks(for_server(settings, entry)):
+            server_settings = for_server(settings, entry)
+            for problem, keys in _cross_checks(server_settings):
                 if problem not in problems:
-                    problems.append(f"[[servers]] {entry.name!r}: {problem}")
+                    named = f"[[servers]] {entry.name!r}: {problem}"
+                    problems.append(named)
+                    origins[named] = _origin(server_settings, keys)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(problems, origins={k: v for k, v in origins.items() if v})
     return _encryption_warning(settings)
+
+
+def _origin(settings: Settings, keys: tuple[str, ...]) -> str:
+    """Where the keys of a cross-key problem were set: `jobs from env PGBACK_JOBS, ...`."""
+    return ", ".join(
+        f"{key} from {settings.sources[key]}" for key in keys if key in settings.sources
+    )
 
 
 # PGBACK_ variables that are not settings: read by other parts (restore target, test bed,
@@ -213,61 +249,113 @@ def _encryption_warning(settings: Settings) -> Settings:
     return settings
 
 
-def _cross_checks(s: Settings) -> list[str]:
-    """Checks that involve several keys."""
-    problems: list[str] = []
+def _cross_checks(s: Settings) -> list[tuple[str, tuple[str, ...]]]:
+    """Checks that involve several keys, or that a value alone cannot show: each problem with
+    the keys it is about."""
+    problems: list[tuple[str, tuple[str, ...]]] = []
+
+    def problem(text: str, *keys: str) -> None:
+        problems.append((text, keys))
+
     if s.encrypt and not s.cipher_public_key and not s.cipher_pass:
-        problems.append(
-            "encrypt is on but neither cipher_public_key (age1...) nor cipher_pass is set"
+        problem(
+            "encrypt is on but neither cipher_public_key (age1...) nor cipher_pass is set",
+            "encrypt",
         )
     if s.cipher_public_key and s.cipher_pass and s.encrypt:
-        problems.append("set either cipher_public_key or cipher_pass, not both")
+        problem(
+            "set either cipher_public_key or cipher_pass, not both",
+            "cipher_public_key",
+            "cipher_pass",
+        )
     for key in s.cipher_public_key:
         if not key.startswith("age1"):
-            problems.append(
-                f"cipher_public_key {key[:12]!r}...: not an age X25519 recipient (age1...)"
+            problem(
+                f"cipher_public_key {key[:12]!r}...: not an age X25519 recipient (age1...)",
+                "cipher_public_key",
             )
         elif not _valid_recipient(key):
-            problems.append(
+            problem(
                 f"cipher_public_key {key[:16]!r}...: not a valid age recipient (truncated or "
-                "mistyped?)"
+                "mistyped?)",
+                "cipher_public_key",
             )
-    if s.cipher_private_key and not any(
-        line.strip().startswith("AGE-SECRET-KEY-")
-        for line in s.cipher_private_key.reveal().splitlines()
-    ):
-        problems.append("cipher_private_key: not an age identity (AGE-SECRET-KEY-...)")
+    if s.cipher_private_key:
+        lines = s.cipher_private_key.reveal().splitlines()
+        if not any(line.strip().startswith("AGE-SECRET-KEY-") for line in lines):
+            problem(
+                "cipher_private_key: not an age identity (AGE-SECRET-KEY-...)", "cipher_private_key"
+            )
+        elif not _valid_identities(s.cipher_private_key.reveal()):
+            # what restore and verify would refuse; the line itself is never shown
+            problem(
+                "cipher_private_key: holds a line that is not an age identity (truncated or "
+                "mistyped?); comments start with #",
+                "cipher_private_key",
+            )
+    if s.host and not _valid_hosts(s.host):
+        problem(
+            f"host {brief(s.host)}: not a host name, an IP address or a socket directory",
+            "host",
+        )
     if s.s3_endpoint:
-        parsed = urlparse(s.s3_endpoint if "://" in s.s3_endpoint else "//" + s.s3_endpoint)
-        if parsed.scheme not in ("", "http", "https") or not parsed.hostname:
-            problems.append(f"s3_endpoint {s.s3_endpoint!r}: not a URL like https://host:port")
-    if s.webhook_url and urlparse(s.webhook_url).scheme not in ("http", "https"):
-        problems.append(f"webhook_url {s.webhook_url!r}: must be an http(s) URL")
-    if s.ping_url and urlparse(s.ping_url.reveal()).scheme not in ("http", "https"):
-        problems.append("ping_url: must be an http(s) URL (like https://hc-ping.com/UUID)")
+        parsed = _parse_url(s.s3_endpoint if "://" in s.s3_endpoint else "//" + s.s3_endpoint)
+        if (
+            parsed is None
+            or parsed.scheme not in ("", "http", "https")
+            or not parsed.hostname
+            or not _valid_port(parsed)
+        ):
+            problem(
+                f"s3_endpoint {brief(s.s3_endpoint)}: not a URL like https://host:port",
+                "s3_endpoint",
+            )
+    if s.webhook_url and not _http_url(s.webhook_url):
+        problem(f"webhook_url {brief(s.webhook_url)}: must be an http(s) URL", "webhook_url")
+    if s.ping_url and not _http_url(s.ping_url.reveal()):
+        problem("ping_url: must be an http(s) URL (like https://hc-ping.com/UUID)", "ping_url")
+    # time zones are checked even when nothing uses them yet: `pgback config` must say what
+    # `serve` and `purge` would refuse
+    cron_zone_ok = _valid_zone(s.cron_timezone)
+    if not cron_zone_ok:
+        problem(
+            f"cron_timezone {brief(s.cron_timezone)}: not a time zone (like UTC or Europe/Paris)",
+            "cron_timezone",
+        )
+    if s.retention_timezone and not _valid_zone(s.retention_timezone):
+        problem(
+            f"retention_timezone {brief(s.retention_timezone)}: not a time zone (like UTC or "
+            "Europe/Paris)",
+            "retention_timezone",
+        )
     if s.backup_cron:
         from pgback.schedule import validate_cron  # local: keeps config importable alone
 
-        error = validate_cron(s.backup_cron, s.cron_timezone)
+        # a bad zone is reported above, once
+        error = validate_cron(s.backup_cron, s.cron_timezone if cron_zone_ok else "UTC")
         if error:
-            problems.append(f"backup_cron {s.backup_cron!r}: {error}")
+            problem(f"backup_cron {brief(s.backup_cron)}: {error}", "backup_cron")
     if s.drill_cron:
         from pgback.schedule import validate_cron  # local: keeps config importable alone
 
-        error = validate_cron(s.drill_cron, s.cron_timezone)
+        error = validate_cron(s.drill_cron, s.cron_timezone if cron_zone_ok else "UTC")
         if error:
-            problems.append(f"drill_cron {s.drill_cron!r}: {error}")
+            problem(f"drill_cron {brief(s.drill_cron)}: {error}", "drill_cron")
         if not s.drill_file:
-            problems.append("drill_cron is set but drill_file is not: name the drill's scenario")
-    calendar = (s.keep_daily, s.keep_weekly, s.keep_monthly, s.keep_yearly)
-    if any(calendar) and not _valid_zone(s.retention_zone):
-        which = "retention_timezone" if s.retention_timezone else "cron_timezone"
-        problems.append(f"{which} {s.retention_zone!r}: not a time zone (like UTC or Europe/Paris)")
+            problem(
+                "drill_cron is set but drill_file is not: name the drill's scenario",
+                "drill_cron",
+                "drill_file",
+            )
     if s.health_listen and not _valid_listen(s.health_listen):
-        problems.append(f"health_listen {s.health_listen!r}: expected HOST:PORT")
+        problem(f"health_listen {brief(s.health_listen)}: expected HOST:PORT", "health_listen")
     overlap = set(s.include_dbs) & set(s.exclude_dbs)
     if overlap:
-        problems.append(f"databases both included and excluded: {', '.join(sorted(overlap))}")
+        problem(
+            f"databases both included and excluded: {', '.join(sorted(overlap))}",
+            "include_dbs",
+            "exclude_dbs",
+        )
     return problems
 
 
@@ -281,16 +369,69 @@ def _valid_recipient(key: str) -> bool:
     return True
 
 
+def _valid_identities(text: str) -> bool:
+    from pgback.adapters.crypto import parse_identities  # local: like _valid_recipient
+    from pgback.errors import CryptoError
+
+    try:
+        parse_identities(text)
+    except CryptoError:
+        return False
+    return True
+
+
+def _valid_hosts(text: str) -> bool:
+    """libpq's `host`: names, addresses or socket directories, comma-separated; a name must
+    be one the resolver can be asked for (IDNA: no empty label, none over 63 characters)."""
+    for host in text.split(","):
+        if host.startswith("/"):
+            continue
+        try:
+            host.encode("idna")
+        except UnicodeError:
+            return False
+    return True
+
+
+def _valid_port(parsed: ParseResult) -> bool:
+    try:
+        parsed.port  # noqa: B018 (urllib checks the port when it is read)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_url(text: str) -> ParseResult | None:
+    """urlparse, or None where it raises (an unbalanced '[' is an invalid IPv6 address)."""
+    try:
+        return urlparse(text)
+    except ValueError:
+        return None
+
+
+def _http_url(text: str) -> bool:
+    parsed = _parse_url(text)
+    if parsed is None:
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.hostname) and _valid_port(parsed)
+
+
 def _valid_listen(text: str) -> bool:
     _host, sep, port = text.rpartition(":")
-    return bool(sep) and port.isdigit() and 0 < int(port) < 65536
+    return bool(sep) and port.isascii() and port.isdigit() and 0 < int(port) < 65536
+
+
+# an IANA zone key; zoneinfo itself recurses on a long enough key with many slashes
+_ZONE_KEY = re.compile(r"[A-Za-z0-9_+\-./]{1,255}")
 
 
 def _valid_zone(name: str) -> bool:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # local: like the other validators
 
+    if not _ZONE_KEY.fullmatch(name):
+        return False
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return False
     return True

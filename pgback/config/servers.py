@@ -21,7 +21,6 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from pgback.config.settings import (
@@ -34,6 +33,8 @@ from pgback.config.settings import (
     Settings,
 )
 from pgback.errors import UsageError
+from pgback.secret import read_secret_file
+from pgback.text import brief, plain
 
 SERVER_GROUPS = (CONNECTION, TOOLS, DUMP, RETENTION)
 SERVER_KEYS = frozenset(
@@ -41,7 +42,7 @@ SERVER_KEYS = frozenset(
     | {"ping_url", "ping_method", "ping_style"}
 )
 # a path segment that can never be mistaken for a set id (those are digits, T, Z)
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,62}")
 
 
 def parse_servers(raw: Any, origin: str, problems: list[str]) -> tuple[ServerEntry, ...]:
@@ -54,8 +55,11 @@ def parse_servers(raw: Any, origin: str, problems: list[str]) -> tuple[ServerEnt
     seen: set[str] = set()
     for position, table in enumerate(raw, start=1):
         name = table.get("name")
-        where = f"{origin}: [[servers]] {name!r}" if name else f"{origin}: [[servers]] #{position}"
-        if not isinstance(name, str) or not _NAME.match(name):
+        where = (
+            f"{origin}: [[servers]] {brief(name)}" if name else f"{origin}: [[servers]] #{position}"
+        )
+        # fullmatch: `$` would let a trailing newline into the folder name
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             problems.append(
                 f"{where}: needs a name of letters, digits, '.', '_' or '-', starting with a "
                 "letter (it becomes a folder: <upload_prefix>/<name>/)"
@@ -83,15 +87,23 @@ def _entry(name: str, table: dict[str, Any], where: str, problems: list[str]) ->
             problems.append(f"{where}: {_unknown(raw_key, spec is not None)}")
             continue
         if from_file:
+            if not isinstance(value, str):
+                problems.append(f"{where}: {raw_key}: expected a file name (a string)")
+                continue
             try:
-                value = Path(str(value)).read_text().rstrip("\r\n")
+                value = read_secret_file(value)
             except OSError as exc:
-                problems.append(f"{where}: {raw_key}: cannot read {value}: {exc.strerror}")
+                problems.append(
+                    f"{where}: {raw_key}: cannot read {plain(value)}: {exc.strerror or exc}"
+                )
+                continue
+            except ValueError as exc:
+                problems.append(f"{where}: {raw_key}: {plain(value)}: {exc}")
                 continue
         try:
             values[key] = spec.parse(value)
         except ValueError as exc:
-            shown = "***" if spec.secret else repr(value)
+            shown = "***" if spec.secret else brief(value)
             problems.append(f"{where}: {raw_key} = {shown}: {exc}")
             continue
         sources[key] = where.replace(": [[servers]]", " [[servers]]")

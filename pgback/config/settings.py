@@ -181,7 +181,7 @@ class Settings:
     # storage
     repository: str | None = _key(
         None,
-        p.as_opt_str,
+        p.as_location,
         "where the sets live: s3://BUCKET[/PREFIX] or file:///DIRECTORY (default: s3, "
         "from s3_bucket and upload_prefix)",
         STORAGE,

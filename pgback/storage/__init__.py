@@ -31,4 +31,21 @@ def open_storage(settings: Settings) -> Storage:
     return storage
 
 
-__all__ = ["BACKENDS", "ObjectInfo", "ObjectWriter", "Storage", "UploadJanitor", "open_storage"]
+def settings_problems(settings: Settings) -> list[str]:
+    """What the backend would refuse in these settings before any request (a backend module
+    may define `settings_problems(settings)`), for `pgback config`."""
+    scheme = parse_location(settings.repository).scheme if settings.repository else "s3"
+    module = importlib.import_module(BACKENDS[scheme][0])
+    check = getattr(module, "settings_problems", None)
+    return list(check(settings)) if check else []
+
+
+__all__ = [
+    "BACKENDS",
+    "ObjectInfo",
+    "ObjectWriter",
+    "Storage",
+    "UploadJanitor",
+    "open_storage",
+    "settings_problems",
+]

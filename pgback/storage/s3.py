@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,14 +22,22 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    InvalidRegionError,
     NoCredentialsError,
     ReadTimeoutError,
+)
+from botocore.handlers import VALID_BUCKET
+from botocore.utils import (
+    is_valid_endpoint_url,
+    is_valid_ipv6_endpoint_url,
+    validate_region_name,
 )
 
 from pgback.config import Settings
 from pgback.errors import ConfigError, NotFoundError, StorageError
 from pgback.storage.base import ObjectInfo, ObjectWriter
 from pgback.storage.s3_multipart import MIB, MultipartWriter
+from pgback.text import brief
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -54,14 +63,11 @@ class S3Options:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Options:
-        """The S3 backend's own settings (`s3_*`); a missing bucket is a configuration error."""
-        if not settings.s3_bucket:
-            raise ConfigError(
-                [
-                    "s3_bucket is not set: set PGBACK_S3_BUCKET (or --s3-bucket), or "
-                    "repository = s3://BUCKET/PREFIX"
-                ]
-            )
+        """The S3 backend's own settings (`s3_*`); a missing bucket, or one boto3 would
+        refuse, is a configuration error."""
+        problems = settings_problems(settings)
+        if problems or not settings.s3_bucket:
+            raise ConfigError(problems)
         return cls(
             bucket=settings.s3_bucket,
             endpoint=settings.s3_endpoint,
@@ -74,6 +80,46 @@ class S3Options:
             max_attempts=settings.s3_max_attempts,
             create_bucket=settings.s3_create_bucket,
         )
+
+
+def settings_problems(settings: Settings) -> list[str]:
+    """What boto3 would refuse before sending anything (the bucket's name, the region, the
+    endpoint URL), found without a request: `pgback config` reports them too."""
+
+    def where(key: str) -> str:
+        return f"{key} ({settings.sources.get(key, 'default')})"
+
+    bucket, region, endpoint = settings.s3_bucket, settings.s3_region, settings.s3_endpoint
+    problems: list[str] = []
+    if not bucket:
+        problems.append(
+            "s3_bucket is not set: set PGBACK_S3_BUCKET (or --s3-bucket), or "
+            "repository = s3://BUCKET/PREFIX"
+        )
+    elif not VALID_BUCKET.fullmatch(bucket):
+        problems.append(
+            f"{where('s3_bucket')} = {brief(bucket)}: not a bucket name (letters, digits, '.', "
+            "'-' and '_', at most 255)"
+        )
+    if region:
+        try:
+            validate_region_name(region)
+        except InvalidRegionError:
+            problems.append(f"{where('s3_region')} = {brief(region)}: not a region (us-east-1...)")
+    url = _endpoint_url(endpoint, settings.s3_tls)
+    if url and not _valid_endpoint(url):
+        problems.append(
+            f"{where('s3_endpoint')} = {brief(endpoint)}: not an endpoint URL like "
+            "https://host:port"
+        )
+    return problems
+
+
+def _valid_endpoint(url: str) -> bool:
+    try:
+        return bool(is_valid_endpoint_url(url) or is_valid_ipv6_endpoint_url(url))
+    except ValueError:  # urlsplit's own refusal (an unclosed [IPv6 address)
+        return False
 
 
 def _endpoint_url(endpoint: str | None, tls: bool) -> str | None:
@@ -98,14 +144,24 @@ def make_client(opts: S3Options) -> S3Client:
     )
     # botocore's own client, as boto3 would make it (boto3 only adds its transfer manager and
     # resources, which pgback does not use, for about 40 ms of each start)
-    client = botocore.session.Session().create_client(
-        "s3",
-        endpoint_url=_endpoint_url(opts.endpoint, opts.tls),
-        region_name=opts.region,
-        aws_access_key_id=opts.key_id,
-        aws_secret_access_key=opts.secret,
-        config=config,
-    )
+    try:
+        client = botocore.session.Session().create_client(
+            "s3",
+            endpoint_url=_endpoint_url(opts.endpoint, opts.tls),
+            region_name=opts.region,
+            aws_access_key_id=opts.key_id,
+            aws_secret_access_key=opts.secret,
+            config=config,
+        )
+    except (ValueError, BotoCoreError) as exc:
+        # our settings are checked before (settings_problems): this is botocore's own
+        # configuration (AWS_ENDPOINT_URL_S3, AWS_REGION, ~/.aws/config)
+        raise ConfigError(
+            [
+                f"boto3 refuses its configuration: {exc} (check AWS_ENDPOINT_URL_S3, "
+                "AWS_REGION, AWS_CONFIG_FILE)"
+            ]
+        ) from None
     return cast("S3Client", client)
 
 
@@ -172,10 +228,18 @@ class S3Storage:
 
     @property
     def _endpoint(self) -> str:
-        return _endpoint_url(self.opts.endpoint, self.opts.tls) or "of AWS"
+        """The endpoint boto3 actually uses: s3_endpoint, else its own AWS_ENDPOINT_URL_S3
+        or AWS_ENDPOINT_URL, else AWS's for the region (AWS_REGION, ~/.aws/config)."""
+        resolved = getattr(getattr(self.client, "meta", None), "endpoint_url", None)
+        endpoint = str(resolved or _endpoint_url(self.opts.endpoint, self.opts.tls) or "of AWS")
+        if not self.opts.endpoint:
+            for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+                if os.environ.get(name):
+                    return f"{endpoint} (from {name})"
+        return endpoint
 
     def describe(self) -> str:
-        endpoint = _endpoint_url(self.opts.endpoint, self.opts.tls) or "aws"
+        endpoint = self._endpoint
         return f"s3://{self.bucket} ({endpoint})"
 
     def open_writer(self, key: str) -> ObjectWriter:

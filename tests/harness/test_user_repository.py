@@ -18,14 +18,27 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "user-repo"
 
 @pytest.fixture
 def team_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # outside this repository: no conftest, no pyproject of ours above it
+    """The example repository, copied outside this one: no conftest, no pyproject of ours."""
     root = tmp_path_factory.mktemp("team-repo")
     for name in ("schema.sql", "pgback.toml", "backup-roundtrip.yaml"):
         shutil.copy(EXAMPLE / name, root / name)
     return root
 
 
-def test_user_repository_pytest_collects_and_passes_its_scenario(team_repo: Path) -> None:
+@pytest.fixture
+def bare_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding nothing but a scenario file and a .sql schema (no settings file)."""
+    root = tmp_path_factory.mktemp("bare-repo")
+    shutil.copy(EXAMPLE / "schema.sql", root / "schema.sql")
+    text = (EXAMPLE / "backup-roundtrip.yaml").read_text()
+    lines = [line for line in text.splitlines(keepends=True) if "settings_file" not in line]
+    (root / "backup-roundtrip.yaml").write_text("".join(lines))
+    assert sorted(p.name for p in root.iterdir()) == ["backup-roundtrip.yaml", "schema.sql"]
+    return root
+
+
+def test_user_repository_pytest_collects_and_passes_its_scenario(bare_repo: Path) -> None:
+    team_repo = bare_repo
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml=report.xml"],
         cwd=team_repo,
@@ -44,7 +57,11 @@ def test_user_repository_pytest_collects_and_passes_its_scenario(team_repo: Path
     assert len(steps) == 8 and all(str(v).startswith("ok ") for v in steps.values())
 
 
-def test_user_repository_run_scenario_by_path_passes(team_repo: Path) -> None:
+@pytest.mark.parametrize("repo", ["team_repo", "bare_repo"])
+def test_user_repository_run_scenario_by_path_passes(
+    repo: str, request: pytest.FixtureRequest
+) -> None:
+    team_repo: Path = request.getfixturevalue(repo)
     done = subprocess.run(
         [sys.executable, "-m", "pgback", "run-scenario", "./backup-roundtrip.yaml"],
         cwd=team_repo,
