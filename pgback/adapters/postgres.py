@@ -248,6 +248,16 @@ def list_databases(params: ConnParams, *, with_templates: bool) -> list[str]:
         return [str(row[0]) for row in conn.execute(sql + " ORDER BY datname")]
 
 
+def database_sizes(params: ConnParams) -> dict[str, int]:
+    """pg_database_size of each database this role may connect to (the others' would fail)."""
+    with params.connect() as conn:
+        rows = conn.execute(
+            "SELECT datname, pg_database_size(oid) FROM pg_database "
+            "WHERE datallowconn AND has_database_privilege(datname, 'CONNECT')"
+        ).fetchall()
+    return {str(row[0]): int(str(row[1])) for row in rows}
+
+
 def refused_databases(params: ConnParams) -> set[str]:
     """Databases that allow connections but not this role's (no CONNECT privilege)."""
     with params.connect() as conn:

@@ -1,4 +1,5 @@
-"""`python -m pgback.bench [--size GB | --sizes 0.5,1,2] [--postgres 15,18] [--databases N]`."""
+"""`python -m pgback.bench [--size GB | --sizes 0.5,1,2] [--postgres 15,18] [--databases N]`,
+or `--simulate 10,100,1000` (no server: generated dump data through the upload pipeline)."""
 
 from __future__ import annotations
 
@@ -78,6 +79,17 @@ def parser() -> argparse.ArgumentParser:
         default=1,
         help="rounds of the five measurements per size; the fastest of each is reported",
     )
+    p.add_argument(
+        "--simulate",
+        type=_sizes,
+        help="instead: stream this many GB of generated dump-like data each (e.g. 10,100,1000) "
+        "through the real upload pipeline into a discarding S3 that checks parts; no server",
+    )
+    p.add_argument(
+        "--no-hint",
+        action="store_true",
+        help="with --simulate: give the upload no size hint (a database whose size is unknown)",
+    )
     p.add_argument("--json", type=Path, help="where to write the JSON (default bench-results/)")
     p.add_argument("--print-json", action="store_true", help="also print the JSON")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -93,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("--databases must be 0 or more and --database-mb positive")
     if args.baseline is not None and not (args.baseline / "pgback" / "__init__.py").is_file():
         p.error(f"--baseline {args.baseline}: not a pgback checkout (no pgback/__init__.py)")
+    if args.simulate:
+        return _simulate(args)
     plan = Plan(
         sizes_gb=args.sizes or [args.size],
         majors=args.postgres or [None],
@@ -128,3 +142,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missed:
         print("targets missed: " + ", ".join(missed))
     return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from pgback.bench.simulate import render_simulation, run_simulation
+
+    def echo(line: str) -> None:
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    results = run_simulation(args.simulate, echo, hinted=not args.no_hint)
+    path = args.json or default_json_path()
+    write_json({"simulation": [asdict(r) for r in results]}, path)
+    print(render_simulation(results), end="")
+    print(f"JSON: {path}")
+    broken = [r for r in results if r.problems]
+    return 1 if broken else 0

@@ -242,8 +242,8 @@ class S3Storage:
         endpoint = self._endpoint
         return f"s3://{self.bucket} ({endpoint})"
 
-    def open_writer(self, key: str) -> ObjectWriter:
-        return MultipartWriter(self, key)
+    def open_writer(self, key: str, size_hint: int | None = None) -> ObjectWriter:
+        return MultipartWriter(self, key, size_hint)
 
     def open_reader(self, key: str) -> BinaryIO:
         response = self._call(
