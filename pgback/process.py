@@ -69,6 +69,7 @@ class Child:
         stdout: int | IO[bytes] | None = subprocess.PIPE,
         secrets: Iterable[str] = (),
         tail_lines: int = 20,
+        pass_fds: Sequence[int] = (),
     ) -> None:
         self.name = Path(argv[0]).name
         self.argv = list(argv)
@@ -77,7 +78,12 @@ class Child:
         log.debug("starting %s", " ".join(self.argv))
         try:
             self.proc = subprocess.Popen(
-                self.argv, env=dict(env), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE
+                self.argv,
+                env=dict(env),
+                stdin=stdin,
+                stdout=stdout,
+                stderr=subprocess.PIPE,
+                pass_fds=tuple(pass_fds),
             )
         except OSError as exc:
             raise ProcessError(f"cannot start {self.name}: {exc.strerror}") from None
@@ -141,11 +147,18 @@ def run(
     input_data: bytes | None = None,
     secrets: Iterable[str] = (),
     timeout: float | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run a short program to completion; ProcessError (masked stderr tail) when it fails."""
+    """Run a short program to completion; ProcessError (masked stderr tail) when it fails.
+    `pass_fds`: open files the program inherits under the same numbers (/dev/fd/N)."""
     try:
         done = subprocess.run(
-            list(argv), env=dict(env), input=input_data, capture_output=True, timeout=timeout
+            list(argv),
+            env=dict(env),
+            input=input_data,
+            capture_output=True,
+            timeout=timeout,
+            pass_fds=tuple(pass_fds),
         )
     except OSError as exc:
         raise ProcessError(f"{what}: cannot start {Path(argv[0]).name}: {exc.strerror}") from None

@@ -27,6 +27,7 @@ from pgback.actions.upload import UploadPlan, upload, upload_child
 from pgback.adapters import crypto, pgclients
 from pgback.adapters.postgres import (
     ConnParams,
+    database_sizes,
     list_databases,
     pg_dump_argv,
     read_instance_config,
@@ -220,6 +221,7 @@ def _dump_everything(
     start first, `jobs` at a time, as they are the long part: the small files are dumped by
     this thread meanwhile, instead of delaying the first pg_dump."""
     pg_dump = clients.program("pg_dump")
+    sizes = database_sizes(params)  # each upload's parts are sized from its database's size
     with ThreadPoolExecutor(max_workers=settings.jobs, thread_name_prefix="dump") as pool:
         futures: dict[Future[FileEntry], str] = {
             pool.submit(
@@ -233,6 +235,7 @@ def _dump_everything(
                 ),
                 params,
                 f"dumping database {db!r}",
+                sizes.get(db),
             ): db
             for db in databases
         }

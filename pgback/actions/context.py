@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pgback.adapters import crypto
 from pgback.adapters.age_scrypt import PassphraseIdentity
@@ -15,6 +17,33 @@ from pgback.manifest import KIND_IDENTITY, Manifest
 from pgback.storage.base import Storage
 
 log = logging.getLogger("pgback")
+
+T = TypeVar("T")
+
+
+class Soon(Generic[T]):
+    """`fn(*args)` started at once in a thread; `result()` waits for it and returns its value
+    or raises its exception. A command does a server's round trips this way while it is busy
+    with something else (importing and setting up the S3 client). The thread is a daemon: a
+    server that does not answer must not hold up the exit after another error."""
+
+    def __init__(self, fn: Callable[..., T], *args: Any) -> None:
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, *args), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., T], *args: Any) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:
+            self._error = exc
+
+    def result(self) -> T:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
 
 
 def utc_now() -> datetime:

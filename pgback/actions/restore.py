@@ -2,17 +2,16 @@
 
 A database that does not exist on the target is created from the archive (`--create`); an
 existing one with no user objects (the `postgres` database of a fresh server) is restored into;
-one holding objects is refused unless `--clean`. `--jobs N` needs a seekable file, so only then
-is a dump staged in a temporary file (removed afterwards).
+one holding objects is refused unless `--clean`. The stream feeds pg_restore (restore_stream.py:
+a whole database's indexes are built several at a time from its table of contents, kept in
+memory). `--jobs N` needs a seekable file, so only then is a dump staged in a temporary file
+(removed afterwards).
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import re
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,13 +19,27 @@ import psycopg
 from psycopg import sql
 
 from pgback.actions.catalog import resolve_manifest
-from pgback.actions.context import decryption_identities, log
+from pgback.actions.context import Soon, decryption_identities, log
 from pgback.actions.fetch import stream_plain
 from pgback.actions.restore_errors import globals_failures, is_refused_global, judge_restore
 from pgback.actions.restore_plain import check_formats, dump_format, restore_plain
-from pgback.actions.restore_plan import check_selection, database_args, preflight, target_name
+from pgback.actions.restore_plan import (
+    check_selection,
+    database_args,
+    partial,
+    post_data_args,
+    preflight,
+    target_name,
+)
+from pgback.actions.restore_stream import (
+    PostData,
+    Runner,
+    post_data_jobs,
+    restore_from_file,
+    restore_from_stream,
+)
 from pgback.adapters import pgclients
-from pgback.adapters.postgres import ConnParams, dbname_arg, role_rights, server_version
+from pgback.adapters.postgres import ConnParams, dbname_arg, target_facts
 from pgback.config import Settings
 from pgback.errors import PgbackError, ProcessError, UsageError
 from pgback.manifest import KIND_DATABASE, KIND_GLOBALS, FileEntry, Manifest
@@ -37,9 +50,6 @@ from pgback.storage import open_storage
 from pgback.storage.base import Storage
 
 _ROLE_EXISTS = re.compile(r'role ".*" already exists')
-# pg_restore's stderr kept whole: a restore by a role that is not a superuser is judged on
-# every error it printed (one per refused statement), not on the last lines
-STDERR_LINES = 100_000
 
 
 @dataclass
@@ -76,6 +86,8 @@ def run_restore(
     *,
     storage: Storage | None = None,
 ) -> RestoreResult:
+    # the target's version, rights and databases, asked while the storage client is set up
+    facts = Soon(target_facts, options.target)
     storage = storage or open_storage(settings)
     manifest = resolve_manifest(storage, settings.upload_prefix, ref)
     entries = _chosen_databases(manifest, options.databases)
@@ -83,19 +95,25 @@ def run_restore(
     names = [entry.name for entry in entries]
     check_selection(options, names, manifest.set_id)
     check_formats(entries, options)
-    modes = preflight(options, names)
+    target = facts.result()
+    modes = preflight(options, names, target.databases)
     # a role that is not a superuser (a managed service's owner role) may not create roles nor
     # give objects away: those refusals are reported, not fatal (see restore_errors)
-    tolerant = not role_rights(options.target).superuser
-    target_version = server_version(options.target)
-    clients = pgclients.for_archive(settings.pg_bin_dir, manifest.pg_dump_version, target_version)
+    tolerant = not target.rights.superuser
+    clients = pgclients.for_archive(settings.pg_bin_dir, manifest.pg_dump_version, target.version)
     log.info("client tools %s: %s", clients.install.describe(), clients.reason)
     result = RestoreResult(manifest.set_id)
     log.info("restoring set %s into %s", manifest.set_id, options.target.describe())
     globals_entry = manifest.file(KIND_GLOBALS)
     if options.globals and globals_entry is not None:
         warnings, refused = _restore_globals(
-            clients.program("psql"), storage, globals_entry, identities, options, tolerant
+            clients.program("psql"),
+            storage,
+            globals_entry,
+            identities,
+            options,
+            tolerant,
+            target.user,
         )
         result.warnings += warnings
         result.refused += [f"globals: {line}" for line in refused]
@@ -134,6 +152,7 @@ def _restore_globals(
     identities: list[Any],
     options: RestoreOptions,
     tolerant: bool,
+    me: str,
 ) -> tuple[list[str], list[str]]:
     """(warnings, refused statements). Roles that already exist do not stop the restore, nor, for a
     role that is not a superuser, the roles and tablespaces it may not create or change.
@@ -143,7 +162,6 @@ def _restore_globals(
     """
     buffer = io.BytesIO()  # globals are a few KiB: roles and tablespaces only
     stream_plain(storage, entry, identities, buffer)
-    me = _current_user(options.target)
     script = _without_own_role(buffer.getvalue().decode(), me)
     argv = [
         psql,
@@ -180,12 +198,6 @@ def _restore_globals(
     return warnings, not_restored
 
 
-def _current_user(target: ConnParams) -> str:
-    with target.connect() as conn:
-        row = conn.execute("SELECT current_user").fetchone()
-        return str(row[0]) if row else ""
-
-
 def _without_own_role(script: str, role: str) -> str:
     if not role:
         return script
@@ -211,14 +223,14 @@ def _restore_database(
     tolerant: bool,
 ) -> list[str]:
     """Restore one database; the statements the role was refused when `tolerant`."""
-    argv = [clients.program("pg_restore")]
+    head = [clients.program("pg_restore")]
     if not tolerant:
-        argv.append("--exit-on-error")  # a superuser meets no refusal: stop at the first error
+        head.append("--exit-on-error")  # a superuser meets no refusal: stop at the first error
     target = target_name(options, entry.name)
     what = f"restoring database {entry.name!r}" + (
         f" as {target!r}" if target != entry.name else ""
     )
-    argv += database_args(options, entry.name, mode)
+    argv = head + database_args(options, entry.name, mode)
     if options.data_only and not tolerant:
         argv.append("--disable-triggers")  # rows in any order, foreign keys or not (superuser)
     jobs = options.jobs if options.jobs > 1 else (settings.database(entry.name).jobs or 1)
@@ -228,13 +240,8 @@ def _restore_database(
         what,
         {"missing": "created", "empty": "into the empty database", "used": "--clean"}[mode],
     )
-    try:
-        if jobs > 1:
-            child = _restore_from_file(
-                storage, entry, identities, options, argv, what, progress, jobs
-            )
-        else:
-            child = _restore_from_stream(storage, entry, identities, options, argv, what, progress)
+
+    def finish(child: Child) -> list[str]:
         if child.wait() == 0:
             return []
         if not tolerant:
@@ -242,6 +249,16 @@ def _restore_database(
         refused = judge_restore(child.stderr_lines(), what, child.proc.returncode)
         log.warning("%s: %d ownership or privilege statement(s) refused", what, len(refused))
         return refused
+
+    runner = Runner(options.target.env(), tuple(options.target.secrets), what, finish)
+    try:
+        if jobs > 1:
+            return restore_from_file(storage, entry, identities, runner, argv, progress, jobs)
+        post = None
+        if not partial(options) and post_data_jobs() > 1:
+            # the indexes, constraints and triggers several at a time (restore_stream)
+            post = PostData(head + post_data_args(options, entry.name), post_data_jobs())
+        return restore_from_stream(storage, entry, identities, runner, argv, progress, post)
     except BaseException:
         if mode == "missing":
             _drop_half_restored(options.target, target)
@@ -265,102 +282,6 @@ def _drop_half_restored(target: ConnParams, name: str) -> None:
         )
         return
     log.warning("removed database %r: this restore created it and could not complete it", name)
-
-
-def _restore_from_stream(
-    storage: Storage,
-    entry: FileEntry,
-    identities: list[Any],
-    options: RestoreOptions,
-    argv: list[str],
-    what: str,
-    progress: Progress,
-) -> Child:
-    child = Child(
-        argv,
-        env=options.target.env(),
-        stdin=subprocess.PIPE,
-        stdout=None,
-        secrets=options.target.secrets,
-        tail_lines=STDERR_LINES,
-    )
-    try:
-        sink = _RestoreSink(child)
-        stream_plain(storage, entry, identities, sink, progress=progress)
-        sink.close()
-    except BaseException as exc:
-        # when pg_restore stopped first, our write failed because of it: its error is the cause;
-        # any other failure (damaged object, storage) is ours, and pg_restore, still waiting
-        # for input, is stopped at once
-        if isinstance(exc, OSError):
-            try:
-                code = child.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                code = None
-            if code not in (None, 0):
-                raise child.error(what) from None
-        child.kill()
-        raise
-    return child
-
-
-class _RestoreSink:
-    """pg_restore's standard input. A partial restore (-n, -t) may finish before the end of
-    the archive and close it: the rest is then still read (its sha256 is checked) and
-    discarded. Had pg_restore failed, the broken pipe is raised at once."""
-
-    def __init__(self, child: Child) -> None:
-        self._child = child
-        self._open = True
-
-    def write(self, data: bytes) -> int:
-        if self._open:
-            try:
-                self._child.stdin.write(data)
-            except BrokenPipeError:
-                if self._exit_code() != 0:
-                    raise
-                self._open = False
-        return len(data)
-
-    def flush(self) -> None:
-        if self._open:
-            self._child.stdin.flush()
-
-    def close(self) -> None:
-        with contextlib.suppress(BrokenPipeError):
-            self._child.stdin.close()
-
-    def _exit_code(self) -> int | None:
-        try:
-            return self._child.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            return None
-
-
-def _restore_from_file(
-    storage: Storage,
-    entry: FileEntry,
-    identities: list[Any],
-    options: RestoreOptions,
-    argv: list[str],
-    what: str,
-    progress: Progress,
-    jobs: int,
-) -> Child:
-    # pg_restore -j cannot read standard input: stage the plain dump, removed on exit
-    with tempfile.NamedTemporaryFile(prefix="pgback-restore-", suffix=".dump") as staged:
-        stream_plain(storage, entry, identities, staged, progress=progress)
-        staged.flush()
-        child = Child(
-            [*argv, "-j", str(jobs), staged.name],
-            env=options.target.env(),
-            stdout=None,
-            secrets=options.target.secrets,
-            tail_lines=STDERR_LINES,
-        )
-        child.wait()
-        return child
 
 
 def target_from(conninfo: str, password: str | None = None) -> ConnParams:

@@ -74,10 +74,20 @@ def check_selection(options: Selection, names: Sequence[str], set_id: str) -> No
             )
 
 
-def preflight(options: Selection, names: Sequence[str]) -> dict[str, str]:
+def preflight(
+    options: Selection, names: Sequence[str], existing: frozenset[str] | None = None
+) -> dict[str, str]:
     """The state of each target database ('missing', 'empty', 'used'), by the set's name;
-    refuse before touching anything when one holds objects and --clean is not given."""
-    modes = {name: database_state(options.target, target_name(options, name)) for name in names}
+    refuse before touching anything when one holds objects and --clean is not given.
+    `existing`: the target's databases, when already known."""
+    modes = {
+        name: database_state(
+            options.target,
+            target_name(options, name),
+            None if existing is None else target_name(options, name) in existing,
+        )
+        for name in names
+    }
     if options.data_only:
         missing = [target_name(options, n) for n, mode in modes.items() if mode == "missing"]
         if missing:
@@ -121,6 +131,12 @@ def database_args(options: Selection, name: str, mode: str) -> list[str]:
     elif mode == "used" and options.clean:
         args += ["--clean", "--if-exists"]
     return [*args, "-d", dbname_arg(target)]
+
+
+def post_data_args(options: Selection, name: str) -> list[str]:
+    """pg_restore's arguments for the post-data run of a whole database restored in sections
+    (restore_stream): into the database the first run created or filled."""
+    return [*_selection_args(options), "-d", dbname_arg(target_name(options, name))]
 
 
 def _selection_args(options: Selection) -> list[str]:

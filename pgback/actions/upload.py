@@ -44,10 +44,19 @@ def upload_child(
     argv: list[str],
     params: ConnParams,
     what: str,
+    size_hint: int | None = None,
 ) -> FileEntry:
     child = Child(argv, env=params.env(), secrets=params.secrets)
     try:
-        entry = upload(plan, kind, name, base, PipeReader(child.stdout), lambda: child.check(what))
+        entry = upload(
+            plan,
+            kind,
+            name,
+            base,
+            PipeReader(child.stdout),
+            lambda: child.check(what),
+            size_hint=size_hint,
+        )
     except BaseException as exc:
         exited_on_its_own = child.proc.poll()
         child.kill()
@@ -89,14 +98,16 @@ def upload(
     base: str,
     source: Readable,
     before_commit: Callable[[], None] | None = None,
+    size_hint: int | None = None,
 ) -> FileEntry:
-    """Stream one file into the set; the object exists only if everything succeeded."""
+    """Stream one file into the set; the object exists only if everything succeeded.
+    `size_hint`: about how big the stream may get (the database's size), for the storage."""
     encrypted = bool(plan.recipients)
     key = plan.set_prefix + naming.stored_name(base, compressed=plan.compress, encrypted=encrypted)
     reader: Any = CancellableReader(source, plan.cancel)
     if plan.compress:
         reader = compression.compressing_reader(reader, plan.level)
-    writer = plan.storage.open_writer(key)
+    writer = plan.storage.open_writer(key, size_hint)
     counted = HashingWriter(writer, plan.progress)
     try:
         if encrypted:

@@ -248,6 +248,16 @@ def list_databases(params: ConnParams, *, with_templates: bool) -> list[str]:
         return [str(row[0]) for row in conn.execute(sql + " ORDER BY datname")]
 
 
+def database_sizes(params: ConnParams) -> dict[str, int]:
+    """pg_database_size of each database this role may connect to (the others' would fail)."""
+    with params.connect() as conn:
+        rows = conn.execute(
+            "SELECT datname, pg_database_size(oid) FROM pg_database "
+            "WHERE datallowconn AND has_database_privilege(datname, 'CONNECT')"
+        ).fetchall()
+    return {str(row[0]): int(str(row[1])) for row in rows}
+
+
 def refused_databases(params: ConnParams) -> set[str]:
     """Databases that allow connections but not this role's (no CONNECT privilege)."""
     with params.connect() as conn:
@@ -276,6 +286,31 @@ def role_rights(params: ConnParams) -> RoleRights:
     if row is None:  # the role was dropped while we were connected: nothing is allowed
         return RoleRights(False, False, False)
     return RoleRights(bool(row[0]), bool(row[1]), bool(row[2]))
+
+
+@dataclass(frozen=True)
+class TargetFacts:
+    """What a restore needs to know of its target before it starts, asked on one connection."""
+
+    version: str  # server_version, e.g. "18.6"
+    user: str  # the role connected as
+    rights: RoleRights
+    databases: frozenset[str]  # every database on the server
+
+
+def target_facts(params: ConnParams) -> TargetFacts:
+    with params.connect() as conn:
+        row = conn.execute(
+            "SELECT current_setting('server_version'), current_user, r.rolsuper, "
+            "r.rolcreaterole, has_table_privilege('pg_catalog.pg_authid', 'SELECT') "
+            "FROM (SELECT 1) one LEFT JOIN pg_roles r ON r.rolname = current_user"
+        ).fetchone()
+        names = frozenset(str(r[0]) for r in conn.execute("SELECT datname FROM pg_database"))
+    if row is None:  # pragma: no cover - the query always returns one row
+        raise DatabaseError(f"PostgreSQL at {params.describe()} answered nothing")
+    # a role dropped while we were connected may do nothing
+    rights = RoleRights(bool(row[2]), bool(row[3]), bool(row[4]))
+    return TargetFacts(str(row[0]), str(row[1]), rights, names)
 
 
 def select_databases(
@@ -333,10 +368,13 @@ def _read_setting_file(conn: psycopg.Connection[tuple[object, ...]], setting: st
     return str(row[0]) if row else ""
 
 
-def database_state(params: ConnParams, dbname: str) -> str:
-    """'missing', 'empty' (no user objects, e.g. a fresh `postgres`), or 'used'."""
-    with params.connect() as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+def database_state(params: ConnParams, dbname: str, exists: bool | None = None) -> str:
+    """'missing', 'empty' (no user objects, e.g. a fresh `postgres`), or 'used'; `exists` when
+    already known (TargetFacts.databases) spares a connection."""
+    if exists is None:
+        with params.connect() as conn:
+            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
+            exists = found.fetchone() is not None
     if not exists:
         return "missing"
     with params.connect(dbname) as conn:

@@ -1,4 +1,5 @@
-"""`python -m pgback.bench [--size GB | --sizes 0.5,1,2] [--endpoint rclone|moto|auto]`."""
+"""`python -m pgback.bench [--size GB | --sizes 0.5,1,2] [--postgres 15,18] [--databases N]`,
+or `--simulate 10,100,1000` (no server: generated dump data through the upload pipeline)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pgback.bench.probes import BenchError
-from pgback.bench.report import default_json_path, render, write_json
-from pgback.bench.run import run_benchmark
+from pgback.bench.report import default_json_path, write_json
+from pgback.bench.run import Plan, run_benchmark
+from pgback.bench.tables import render
+from pgback.testbed.s3kinds import S3_KINDS
 
 
 def _sizes(text: str) -> list[float]:
@@ -23,6 +26,16 @@ def _sizes(text: str) -> list[float]:
     return sizes
 
 
+def _majors(text: str) -> list[int]:
+    try:
+        majors = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of PostgreSQL majors: {text!r}") from None
+    if not majors or any(major < 10 for major in majors):
+        raise argparse.ArgumentTypeError(f"PostgreSQL majors are 10 or more: {text!r}")
+    return majors
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m pgback.bench",
@@ -33,16 +46,49 @@ def parser() -> argparse.ArgumentParser:
     group.add_argument("--size", type=float, default=2.0, help="database size in GB (default 2)")
     group.add_argument("--sizes", type=_sizes, help="several sizes in GB, e.g. 0.5,1,2")
     p.add_argument(
+        "--postgres",
+        type=_majors,
+        help="PostgreSQL majors to run on, e.g. 15,18 (default: the test bed's default, 18)",
+    )
+    p.add_argument(
         "--endpoint",
-        choices=("auto", "rclone", "moto"),
+        choices=("auto", *S3_KINDS),
         default="auto",
-        help="S3 endpoint: rclone serve s3 (disk-backed, default when installed) or moto",
+        help="S3 endpoint: rclone serve s3 (disk-backed, default when installed), moto, seaweedfs",
+    )
+    p.add_argument(
+        "--databases",
+        type=int,
+        default=0,
+        help="also back up this many small databases: pgback with jobs 1 and 4 against a "
+        "pg_dump loop (0: not measured)",
+    )
+    p.add_argument(
+        "--database-mb", type=float, default=3.0, help="size of each of those databases in MB"
+    )
+    p.add_argument("--no-phases", action="store_true", help="do not watch restores phase by phase")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="another pgback checkout (its root directory): its backup and restore run too, "
+        "interleaved, for an A/B comparison of engines",
     )
     p.add_argument(
         "--repeat",
         type=int,
         default=1,
         help="rounds of the five measurements per size; the fastest of each is reported",
+    )
+    p.add_argument(
+        "--simulate",
+        type=_sizes,
+        help="instead: stream this many GB of generated dump-like data each (e.g. 10,100,1000) "
+        "through the real upload pipeline into a discarding S3 that checks parts; no server",
+    )
+    p.add_argument(
+        "--no-hint",
+        action="store_true",
+        help="with --simulate: give the upload no size hint (a database whose size is unknown)",
     )
     p.add_argument("--json", type=Path, help="where to write the JSON (default bench-results/)")
     p.add_argument("--print-json", action="store_true", help="also print the JSON")
@@ -55,14 +101,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error("--repeat must be at least 1")
-    sizes = args.sizes or [args.size]
+    if args.databases < 0 or args.database_mb <= 0:
+        p.error("--databases must be 0 or more and --database-mb positive")
+    if args.baseline is not None and not (args.baseline / "pgback" / "__init__.py").is_file():
+        p.error(f"--baseline {args.baseline}: not a pgback checkout (no pgback/__init__.py)")
+    if args.simulate:
+        return _simulate(args)
+    plan = Plan(
+        sizes_gb=args.sizes or [args.size],
+        majors=args.postgres or [None],
+        endpoint=args.endpoint,
+        repeat=args.repeat,
+        databases=args.databases,
+        database_mb=args.database_mb,
+        phases=not args.no_phases,
+        baseline=args.baseline.resolve() if args.baseline else None,
+    )
 
     def echo(line: str) -> None:
         if not args.quiet:
             print(line, file=sys.stderr, flush=True)
 
     try:
-        result = run_benchmark(sizes, endpoint=args.endpoint, repeat=args.repeat, echo=echo)
+        result = run_benchmark(plan.sizes_gb, echo=echo, plan=plan)
     except BenchError as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1
@@ -73,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
     print(f"JSON: {path}")
     missed = [
-        f"{run['size_gb']} GB {name}"
+        f"PG {run['major']} {run['size_gb']} GB {name}"
         for run in result["runs"]
         for name, target in run["targets"].items()
         if not target["met"]
@@ -81,3 +142,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missed:
         print("targets missed: " + ", ".join(missed))
     return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from pgback.bench.simulate import render_simulation, run_simulation
+
+    def echo(line: str) -> None:
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    results = run_simulation(args.simulate, echo, hinted=not args.no_hint)
+    path = args.json or default_json_path()
+    write_json({"simulation": [asdict(r) for r in results]}, path)
+    print(render_simulation(results), end="")
+    print(f"JSON: {path}")
+    broken = [r for r in results if r.problems]
+    return 1 if broken else 0

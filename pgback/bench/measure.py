@@ -7,7 +7,9 @@
 (c) `pgback backup` (the real command line, a subprocess) with age encryption to the endpoint;
 (d) `pg_restore` from (b)'s local dump file into a fresh database on the target server;
 (e) `pgback restore latest` into the target server, where that database no longer exists.
-Each restore is checked (row count) and its database dropped afterwards.
+Each restore is checked (row count) and its database dropped afterwards. With a baseline (another
+checkout of pgback), (c) and (e) also run with its engine, interleaved, for A/B comparisons.
+Restores are watched phase by phase (bench/timeline.py) unless told not to.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from psycopg.conninfo import make_conninfo
 from pgback.bench.dataset import Dataset, drop_database, row_count
 from pgback.bench.probes import BenchError, ChildRun, CpuMeter, discard, run_child
 from pgback.bench.servers import BUCKET, Servers
+from pgback.bench.timeline import Timeline
 
 MIB = 1024 * 1024
 _PRIVATE_PREFIXES = ("PG", "AWS_", "S3_", "AGE_", "CIPHER_")
@@ -41,13 +44,44 @@ class Context:
     recipient: str
     identity: str
     pg_dump_file: Path | None = None  # (b)'s output, restored by (d)
+    phases: bool = True  # watch restores phase by phase
+    baseline: Path | None = None  # another pgback checkout to compare with (A/B)
 
     @property
     def bindir(self) -> Path:
-        return self.servers.source.bindir
+        return self.servers.clients.install.bindir
 
     def tool(self, name: str) -> str:
         return str(self.bindir / name)
+
+    def pgback_argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "pgback", *args]
+
+    def engine_env(self, baseline: bool) -> dict[str, str]:
+        """PYTHONPATH for the baseline's engine (its checkout first on the path)."""
+        if not baseline:
+            return {}
+        if self.baseline is None:
+            raise BenchError("no baseline checkout was given")
+        return {"PYTHONPATH": str(self.baseline)}
+
+
+def restore_observer(ctx: Context) -> Any:
+    """run_child's observer for a restore: the phase timeline (None when not asked for)."""
+    if not ctx.phases:
+        return None
+    servers = ctx.servers
+
+    def start(pid: int) -> Any:
+        timeline = Timeline(
+            pid,
+            servers.target.dsn(),
+            {"server": servers.target.pid, "s3": servers.endpoint.pid},
+        )
+        timeline.start()
+        return timeline.stop
+
+    return start
 
 
 def cpu_meter(ctx: Context) -> CpuMeter:
@@ -88,15 +122,15 @@ def pgback_env(ctx: Context) -> dict[str, str]:
     }
 
 
-def _mib(value: int | None) -> float | None:
+def mib(value: int | None) -> float | None:
     return None if value is None else round(value / MIB, 1)
 
 
 def _child_summary(run: ChildRun) -> dict[str, Any]:
     return {
         "seconds": round(run.seconds, 2),
-        "peak_rss_mib": _mib(run.peak_rss),
-        "tree_max_rss_mib": _mib(run.tree_max_rss),
+        "peak_rss_mib": mib(run.peak_rss),
+        "tree_max_rss_mib": mib(run.tree_max_rss),
         "disk_write_bytes": run.write_bytes,
         "own_write_bytes_sampled": run.own_write_bytes,
         "disk_cancelled_write_bytes": run.cancelled_write_bytes,
@@ -138,7 +172,7 @@ def pg_back_style(ctx: Context) -> dict[str, Any]:
     encrypt_seconds = time.perf_counter() - started
     started = time.perf_counter()
     key = f"{ctx.prefix}-pg_back/{encrypted.name}"
-    ctx.servers.endpoint.client().upload_file(str(encrypted), BUCKET, key)
+    ctx.servers.endpoint.boto3_client().upload_file(str(encrypted), BUCKET, key)
     upload_seconds = time.perf_counter() - started
     cpu = meter.stop(dumped.tree_cpu + encrypt_cpu + time.process_time() - before)
     sizes = {"dump_bytes": dump.stat().st_size, "encrypted_bytes": encrypted.stat().st_size}
@@ -163,12 +197,13 @@ def _age_version(age: str) -> str:
     return done.stdout.strip()
 
 
-def pgback_backup(ctx: Context) -> dict[str, Any]:
+def pgback_backup(ctx: Context, baseline: bool = False) -> dict[str, Any]:
     """(c) the real `pgback backup` command line, measured as a child process."""
-    argv = [sys.executable, "-m", "pgback", "backup"]
+    argv = ctx.pgback_argv("backup")
     meter = cpu_meter(ctx)
     lock = ctx.workdir / "state" / "backup.lock"
-    run = run_child(argv, env=pgback_env(ctx)).check("pgback backup")
+    env = {**pgback_env(ctx), **ctx.engine_env(baseline)}
+    run = run_child(argv, env=env).check("pgback backup")
     cpu = meter.stop(run.tree_cpu)
     # The one file pgback writes is its lock (state_dir/backup.lock: its pid, a few bytes), and
     # the kernel counts one 4 KiB page for it; checked with strace (openat/pwrite64), nothing
@@ -252,16 +287,17 @@ def pg_restore_file(ctx: Context) -> dict[str, Any]:
     target = ctx.servers.target
     argv = [ctx.tool("pg_restore"), "--exit-on-error", "--create", "-d", "postgres"]
     meter = cpu_meter(ctx)
-    run = run_child([*argv, str(ctx.pg_dump_file)], env={**clean_env(), **target.env()})
+    env = {**clean_env(), **target.env()}
+    run = run_child([*argv, str(ctx.pg_dump_file)], env=env, observer=restore_observer(ctx))
     run.check("pg_restore")
     cpu = meter.stop(run.tree_cpu)
     _check_restored(ctx, "pg_restore")
     ctx.pg_dump_file.unlink()
     ctx.pg_dump_file = None
-    return {"seconds": round(run.seconds, 2), "cpu_seconds": cpu}
+    return {"seconds": round(run.seconds, 2), "cpu_seconds": cpu, "timeline": run.observed}
 
 
-def pgback_restore(ctx: Context) -> dict[str, Any]:
+def pgback_restore(ctx: Context, baseline: bool = False) -> dict[str, Any]:
     """(e) `pgback restore latest` into the target server (the database is created)."""
     target = ctx.servers.target
     conninfo = make_conninfo(
@@ -269,15 +305,16 @@ def pgback_restore(ctx: Context) -> dict[str, Any]:
     )
     env = {
         **pgback_env(ctx),
+        **ctx.engine_env(baseline),
         "PGBACK_CIPHER_PRIVATE_KEY": ctx.identity,
         "PGBACK_TARGET_PASSWORD": target.password,
     }
-    argv = [sys.executable, "-m", "pgback", "restore", "latest", "--target", conninfo]
+    argv = ctx.pgback_argv("restore", "latest", "--target", conninfo)
     meter = cpu_meter(ctx)
-    run = run_child(argv, env=env).check("pgback restore")
+    run = run_child(argv, env=env, observer=restore_observer(ctx)).check("pgback restore")
     cpu = meter.stop(run.tree_cpu)
     _check_restored(ctx, "pgback restore")
-    return {**_child_summary(run), "cpu_seconds": cpu}
+    return {**_child_summary(run), "cpu_seconds": cpu, "timeline": run.observed}
 
 
 def _check_restored(ctx: Context, what: str) -> None:

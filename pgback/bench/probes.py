@@ -23,13 +23,15 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from pgback.streams import PipeReader
 
 SAMPLE_INTERVAL = 0.01
 SETTLE_SECONDS = 0.3
 DISCARD_CHUNK = 1024 * 1024
+TIMED_LINES = 200
+RSS_INTERVAL = 0.25
 
 
 @dataclass
@@ -46,6 +48,10 @@ class ChildRun:
     stdout_bytes: int = 0
     stdout_text: str = ""
     stderr_tail: list[str] = field(default_factory=list)
+    observed: Any = None  # what run_child's observer returned
+    rss_series: list[tuple[float, int]] = field(default_factory=list)  # (seconds, VmRSS)
+    # the first stderr lines, each with when it arrived (seconds after the start)
+    stderr_timed: list[tuple[float, str]] = field(default_factory=list)
 
     def check(self, what: str) -> ChildRun:
         if self.returncode != 0:
@@ -72,16 +78,20 @@ def read_io(pid: int | str = "self") -> dict[str, int]:
     return counters
 
 
-def read_hwm(pid: int) -> int | None:
-    """VmHWM (peak resident set size) of a live process in bytes, None once it has exited."""
+def read_memory(pid: int) -> tuple[int, int] | None:
+    """(VmHWM, VmRSS): peak and current resident set size of a live process in bytes; None
+    once it has exited (a zombie has no memory lines)."""
     try:
         text = Path(f"/proc/{pid}/status").read_text()
     except (FileNotFoundError, ProcessLookupError):
         return None
+    found: dict[str, int] = {}
     for line in text.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return None  # a zombie has no memory lines
+        if line.startswith(("VmHWM:", "VmRSS:")):
+            found[line[:5]] = int(line.split()[1]) * 1024
+    if len(found) < 2:
+        return None
+    return found["VmHWM"], found["VmRSS"]
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -147,14 +157,21 @@ class _Sampler(threading.Thread):
         self.pid = pid
         self.peak: int | None = None
         self.write_bytes = 0  # the child's own counter (and its reaped children's), last read
+        self.rss_series: list[tuple[float, int]] = []  # (seconds, VmRSS) every RSS_INTERVAL
         self._halt = threading.Event()
 
     def run(self) -> None:
+        started = time.perf_counter()
+        next_rss = started
         while not self._halt.is_set():
-            hwm = read_hwm(self.pid)
-            if hwm is not None:
-                self.peak = max(self.peak or 0, hwm)
+            memory = read_memory(self.pid)
+            if memory is not None:
+                self.peak = max(self.peak or 0, memory[0])
                 self.write_bytes = read_io(self.pid).get("write_bytes", self.write_bytes)
+                now = time.perf_counter()
+                if now >= next_rss:
+                    self.rss_series.append((round(now - started, 2), memory[1]))
+                    next_rss = now + RSS_INTERVAL
             self._halt.wait(SAMPLE_INTERVAL)
 
     def stop(self) -> None:
@@ -168,10 +185,14 @@ def run_child(
     env: Mapping[str, str],
     stdout_sink: Callable[[IO[bytes]], int] | None = None,
     cwd: Path | None = None,
+    observer: Callable[[int], Callable[[], Any]] | None = None,
 ) -> ChildRun:
     """Run `argv` to its end and measure it (see the module's docstring for what and how).
 
     stdout goes to `stdout_sink` (run in a thread; returns the byte count) or is kept as text.
+    `observer(pid)` is called once the child started; what the callable it returns gives,
+    called when the child has exited but before it is reaped (its counters still readable),
+    is kept as `observed`.
     """
     io_before = read_io()
     started = time.perf_counter()
@@ -185,14 +206,19 @@ def run_child(
     )
     sampler = _Sampler(proc.pid)
     sampler.start()
+    stop_observer = observer(proc.pid) if observer is not None else None
     stderr_tail: deque[str] = deque(maxlen=40)
+    stderr_timed: list[tuple[float, str]] = []
     stdout_parts: list[bytes] = []
     counted: list[int] = []
 
     def drain_stderr() -> None:
         assert proc.stderr is not None
         for raw in proc.stderr:
-            stderr_tail.append(raw.decode("utf-8", "replace").rstrip())
+            line = raw.decode("utf-8", "replace").rstrip()
+            stderr_tail.append(line)
+            if len(stderr_timed) < TIMED_LINES:
+                stderr_timed.append((round(time.perf_counter() - started, 3), line))
 
     def drain_stdout() -> None:
         assert proc.stdout is not None
@@ -207,9 +233,12 @@ def run_child(
     ]
     for thread in drains:
         thread.start()
+    # exited, not yet reaped: the observer's last reading still sees its counters
+    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+    seconds = time.perf_counter() - started
+    observed = stop_observer() if stop_observer is not None else None
     # wait4 rather than Popen.wait: it also returns the child's resource usage
     _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     sampler.stop()
     for thread in drains:
@@ -234,4 +263,7 @@ def run_child(
         stdout_bytes=counted[0] if counted else len(stdout),
         stdout_text=stdout.decode("utf-8", "replace"),
         stderr_tail=list(stderr_tail),
+        observed=observed,
+        stderr_timed=stderr_timed,
+        rss_series=sampler.rss_series,
     )

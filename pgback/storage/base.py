@@ -33,7 +33,10 @@ class Storage(Protocol):
         """Where the objects live, for messages (`s3://bucket`, a path...); no secrets."""
         ...
 
-    def open_writer(self, key: str) -> ObjectWriter: ...
+    def open_writer(self, key: str, size_hint: int | None = None) -> ObjectWriter:
+        """A writer whose object appears only on commit. `size_hint`, when known, is about
+        how big the object may get (a database's size): S3 sizes its parts from it."""
+        ...
 
     def open_reader(self, key: str) -> BinaryIO:
         """A stream of the object's bytes; NotFoundError when it does not exist."""

@@ -65,7 +65,7 @@ class LocalStorage:
     def describe(self) -> str:
         return f"file://{self.root}"
 
-    def open_writer(self, key: str) -> ObjectWriter:
+    def open_writer(self, key: str, size_hint: int | None = None) -> ObjectWriter:
         return _LocalWriter(self._path(key))
 
     def open_reader(self, key: str) -> BinaryIO:

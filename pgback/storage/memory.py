@@ -42,7 +42,7 @@ class MemoryStorage:
     def describe(self) -> str:
         return "memory://"
 
-    def open_writer(self, key: str) -> ObjectWriter:
+    def open_writer(self, key: str, size_hint: int | None = None) -> ObjectWriter:
         return _MemoryWriter(self, key)
 
     def open_reader(self, key: str) -> BinaryIO:

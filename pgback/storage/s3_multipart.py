@@ -19,26 +19,54 @@ if TYPE_CHECKING:
 
 MIB = 1024 * 1024
 MAX_PARTS = 10_000
+MAX_PART_SIZE = 5 * 1024 * MIB
+# parts are sized so the expected object fits in this many; past them part sizes double every
+# GROWTH_EVERY parts, so an object bigger than expected still fits in S3's 10,000
+PLANNED_PARTS = 9_000
+GROWTH_EVERY = 100
+
+
+def part_size_for(configured: int, size_hint: int | None) -> int:
+    """The smallest part size (whole MiB, at least `configured`) that holds `size_hint`
+    bytes in PLANNED_PARTS parts."""
+    if not size_hint:
+        return configured
+    needed = -(-size_hint // PLANNED_PARTS)
+    return min(MAX_PART_SIZE, max(configured, -(-needed // MIB) * MIB))
+
+
+def in_flight_for(configured_parts: int, configured_size: int, part_size: int) -> int:
+    """Parts uploading at once: as many as the configured buffer memory (parts x size)
+    holds at this part size, at least one."""
+    return max(1, min(configured_parts, configured_parts * configured_size // part_size))
 
 
 class MultipartWriter:
     """Buffers one part at a time; at most `max_in_flight` parts upload while the next fills.
 
-    Memory is bounded by (max_in_flight + 1) * part_size whatever the object size. Small
-    objects (under one part) go up in a single PUT. Part size doubles every 1,000 parts so a
-    huge dump never runs out of S3's 10,000 parts.
+    Each part is held in memory until S3 has it, so that a failed part can be sent again:
+    memory is the part being filled plus the parts in flight. The part size is chosen from the
+    size hint (a database's size) so the object fits in PLANNED_PARTS parts, and fewer parts
+    fly at once as parts grow: memory stays (max_in_flight + 1) x s3_part_size while the hint
+    fits in PLANNED_PARTS parts of s3_part_size (75 GB at the defaults), and is 2 x the part
+    size past that, which grows as hint / PLANNED_PARTS: S3's 10,000 parts set it, not the
+    stream. Small objects (under one part) go up in a single PUT.
     """
 
-    def __init__(self, storage: S3Storage, key: str) -> None:
+    def __init__(self, storage: S3Storage, key: str, size_hint: int | None = None) -> None:
         self._storage = storage
         self._client = storage.client
         self._bucket = storage.bucket
         self._key = key
-        self._part_size = storage.opts.part_size
+        opts = storage.opts
+        self._part_size = part_size_for(opts.part_size, size_hint)
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: builtins.list[Future[CompletedPartTypeDef]] = []
-        self._slots = threading.BoundedSemaphore(storage.opts.max_in_flight)
+        self._checked = 0  # self._parts[:_checked] are known to have succeeded
+        in_flight = in_flight_for(opts.max_in_flight, opts.part_size, self._part_size)
+        self._in_flight = in_flight
+        self._slots = threading.BoundedSemaphore(in_flight)
         self._pool: ThreadPoolExecutor | None = None
         self._closed = False
         self.bytes_written = 0
@@ -70,13 +98,13 @@ class MultipartWriter:
             )
             self._upload_id = created["UploadId"]
             self._pool = ThreadPoolExecutor(
-                max_workers=self._storage.opts.max_in_flight, thread_name_prefix="s3-part"
+                max_workers=self._in_flight, thread_name_prefix="s3-part"
             )
         number = len(self._parts) + 1
         if number > MAX_PARTS:
             raise StorageError(f"uploading {self._key}: more than {MAX_PARTS} parts")
-        if number % 1000 == 0:
-            self._part_size = min(self._part_size * 2, 5 * 1024 * MIB)
+        if number >= PLANNED_PARTS and number % GROWTH_EVERY == 0:  # bigger than its hint
+            self._part_size = min(self._part_size * 2, MAX_PART_SIZE)
         self._slots.acquire()  # blocks the producer: bounded memory
         assert self._pool is not None
         self._parts.append(self._pool.submit(self._upload_part, number, chunk))
@@ -100,7 +128,13 @@ class MultipartWriter:
             self._slots.release()
 
     def _raise_failed_part(self) -> None:
-        for future in self._parts:
+        # parts that succeeded are not looked at again: a 10,000-part upload stays linear
+        while self._checked < len(self._parts) and self._parts[self._checked].done():
+            failed = self._parts[self._checked].exception()
+            if failed is not None:
+                raise failed
+            self._checked += 1
+        for future in self._parts[self._checked :]:
             if future.done() and future.exception() is not None:
                 raise cast(BaseException, future.exception())
 
