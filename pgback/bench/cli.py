@@ -90,6 +90,12 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --simulate: give the upload no size hint (a database whose size is unknown)",
     )
+    p.add_argument(
+        "--stored-ratio",
+        type=float,
+        help="with --simulate: leave zstd and age out and stream input x RATIO bytes (what they "
+        "store, e.g. 0.26) through the hashing writer: the part plan at sizes too slow to run",
+    )
     p.add_argument("--json", type=Path, help="where to write the JSON (default bench-results/)")
     p.add_argument("--print-json", action="store_true", help="also print the JSON")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -153,7 +159,9 @@ def _simulate(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(line, file=sys.stderr, flush=True)
 
-    results = run_simulation(args.simulate, echo, hinted=not args.no_hint)
+    results = run_simulation(
+        args.simulate, echo, hinted=not args.no_hint, stored_ratio=args.stored_ratio
+    )
     path = args.json or default_json_path()
     write_json({"simulation": [asdict(r) for r in results]}, path)
     print(render_simulation(results), end="")

@@ -171,13 +171,20 @@ class Simulated:
     rss_before_mib: float
     peak_rss_mib: float
     problems: list[str]
+    stored_only: bool = False  # zstd and age left out: the stored bytes straight to the writer
 
 
 def simulate_one(
-    input_gb: float, hinted: bool = True, part_size_mib: int = 8, max_in_flight: int = 2
+    input_gb: float,
+    hinted: bool = True,
+    stored_ratio: float | None = None,
+    part_size_mib: int = 8,
+    max_in_flight: int = 2,
 ) -> Simulated:
     """One upload of `input_gb` GB, in this process (peak RSS is this process's); with the
-    size hint backup gives (the database's size) or, `hinted=False`, none."""
+    size hint backup gives (the database's size) or, `hinted=False`, none. `stored_ratio`:
+    skip zstd and age and stream input x ratio bytes (what they would store) through the same
+    hashing writer, for sizes whose full run takes hours here."""
     client = DiscardingS3Client()
     opts = S3Options(bucket="simulated", part_size=part_size_mib * MIB, max_in_flight=max_in_flight)
     storage = S3Storage(opts, client=cast("S3Client", client))  # the calls MultipartWriter makes
@@ -185,14 +192,14 @@ def simulate_one(
     plan = UploadPlan(
         storage=storage,
         set_prefix="simulated/",
-        compress=True,
+        compress=stored_ratio is None,
         level=1,
-        recipients=crypto.parse_recipients([recipient]),
+        recipients=crypto.parse_recipients([recipient]) if stored_ratio is None else [],
         encryption=Encryption("x25519", (recipient,)),
         cancel=threading.Event(),
         progress=Progress("simulated", enabled=False),
     )
-    source = DumpLikeSource(int(input_gb * GB))
+    source = DumpLikeSource(int(input_gb * GB * (stored_ratio or 1)))
     hint = int(input_gb * GB * DATABASE_OVER_DUMP) if hinted else None
     rss_before = _rss_now_mib()
     cpu0, start = time.process_time(), time.monotonic()
@@ -217,6 +224,7 @@ def simulate_one(
         rss_before_mib=rss_before,
         peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         problems=check.problems,
+        stored_only=stored_ratio is not None,
     )
 
 
@@ -229,7 +237,10 @@ def _rss_now_mib() -> float:
 
 
 def run_simulation(
-    sizes_gb: list[float], echo: Callable[[str], None], hinted: bool = True
+    sizes_gb: list[float],
+    echo: Callable[[str], None],
+    hinted: bool = True,
+    stored_ratio: float | None = None,
 ) -> list[Simulated]:
     """Each size in a fresh process: `python -m pgback.bench.simulate GB [--no-hint]`."""
     results = []
@@ -237,7 +248,8 @@ def run_simulation(
         echo(f"simulating {size:g} GB of dump data through the upload pipeline...")
         done = subprocess.run(
             [sys.executable, "-m", "pgback.bench.simulate", str(size)]
-            + ([] if hinted else ["--no-hint"]),
+            + ([] if hinted else ["--no-hint"])
+            + ([] if stored_ratio is None else [f"--stored-ratio={stored_ratio}"]),
             capture_output=True,
             text=True,
             check=False,
@@ -262,8 +274,9 @@ def render_simulation(results: list[Simulated]) -> str:
     ]
     for r in results:
         hint = f"{r.size_hint_gb:g} GB" if r.size_hint_gb else "none"
+        output = f"{r.output_bytes / GB:.1f} GB" + (" (stored bytes only)" if r.stored_only else "")
         lines.append(
-            f"| {r.input_gb:g} GB | {hint} | {r.output_bytes / GB:.1f} GB | {r.parts:,} | "
+            f"| {r.input_gb:g} GB | {hint} | {output} | {r.parts:,} | "
             f"{r.largest_part_mib:g} MiB | {r.rss_before_mib:g} / {r.peak_rss_mib:g} MiB | "
             f"{r.seconds:g} s | "
             f"{r.input_mb_per_s:g} MB/s | {r.cpu_seconds:g} | "
@@ -272,5 +285,11 @@ def render_simulation(results: list[Simulated]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _main(argv: list[str]) -> None:
+    ratio = next((float(a.split("=", 1)[1]) for a in argv if a.startswith("--stored-ratio=")), None)
+    result = simulate_one(float(argv[0]), hinted="--no-hint" not in argv, stored_ratio=ratio)
+    print(json.dumps(asdict(result)))
+
+
 if __name__ == "__main__":
-    print(json.dumps(asdict(simulate_one(float(sys.argv[1]), hinted="--no-hint" not in sys.argv))))
+    _main(sys.argv[1:])
