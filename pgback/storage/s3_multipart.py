@@ -60,7 +60,10 @@ class MultipartWriter:
         self._key = key
         opts = storage.opts
         self._part_size = part_size_for(opts.part_size, size_hint)
-        self._buffer = bytearray()
+        # the part being filled: allocated at its final size, so it never grows (a growing
+        # bytearray is reallocated, and for a moment both copies are in memory)
+        self._buffer: bytearray | None = None
+        self._filled = 0
         self._upload_id: str | None = None
         self._parts: builtins.list[Future[CompletedPartTypeDef]] = []
         self._checked = 0  # self._parts[:_checked] are known to have succeeded
@@ -74,16 +77,27 @@ class MultipartWriter:
     def write(self, data: bytes) -> int:
         if self._closed:
             raise StorageError(f"uploading {self._key}: write after close")
-        self._buffer += data
-        self.bytes_written += len(data)
-        while len(self._buffer) >= self._part_size:
-            # hand the filled buffer itself to the upload (no copy of the part): keep only what
-            # overflowed it (less than one write) as the start of the next part
-            chunk = self._buffer
-            self._buffer = chunk[self._part_size :]
-            del chunk[self._part_size :]
-            self._send_part(chunk)
+        view = memoryview(data).cast("B")
+        self.bytes_written += len(view)
+        while view:
+            if self._buffer is None:
+                self._buffer, self._filled = bytearray(self._part_size), 0
+            take = min(len(view), len(self._buffer) - self._filled)
+            self._buffer[self._filled : self._filled + take] = view[:take]
+            self._filled += take
+            view = view[take:]
+            if self._filled == len(self._buffer):
+                # the filled buffer itself goes to the upload: no copy of the part
+                chunk, self._buffer = self._buffer, None
+                self._send_part(chunk)
         return len(data)
+
+    def _take_tail(self) -> bytearray:
+        """What was written since the last part, as its own buffer (cut to its length)."""
+        tail, self._buffer = self._buffer or bytearray(), None
+        del tail[self._filled :]
+        self._filled = 0
+        return tail
 
     def flush(self) -> None:
         # parts are sent as they fill; nothing to do until commit
@@ -143,15 +157,14 @@ class MultipartWriter:
             return
         try:
             if self._upload_id is None:
-                data = bytes(self._buffer)
+                data = bytes(self._take_tail())
                 self._storage._call(
                     f"uploading {self._key}",
                     lambda: self._client.put_object(Bucket=self._bucket, Key=self._key, Body=data),
                 )
             else:
-                if self._buffer:
-                    chunk, self._buffer = self._buffer, bytearray()
-                    self._send_part(chunk)
+                if self._filled:
+                    self._send_part(self._take_tail())
                 parts = [future.result() for future in self._parts]
                 upload_id = self._upload_id
                 self._storage._call(
@@ -167,7 +180,7 @@ class MultipartWriter:
             self.abort()
             raise
         self._closed = True
-        self._buffer = bytearray()
+        self._buffer = None
         self._shutdown()
 
     def abort(self) -> None:
@@ -175,7 +188,7 @@ class MultipartWriter:
         if self._closed:
             return
         self._closed = True
-        self._buffer = bytearray()
+        self._buffer = None
         for future in self._parts:
             future.cancel()
         self._shutdown()
