@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pgback.bench.probes import BenchError
@@ -102,6 +102,16 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _progress(quiet: bool) -> Callable[[str], None]:
+    """Where progress lines go: stderr, unless --quiet."""
+
+    def echo(line: str) -> None:
+        if not quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    return echo
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
@@ -124,10 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         baseline=args.baseline.resolve() if args.baseline else None,
     )
 
-    def echo(line: str) -> None:
-        if not args.quiet:
-            print(line, file=sys.stderr, flush=True)
-
+    echo = _progress(args.quiet)
     try:
         result = run_benchmark(plan.sizes_gb, echo=echo, plan=plan)
     except BenchError as exc:
@@ -155,10 +162,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
     from pgback.bench.simulate import render_simulation, run_simulation
 
-    def echo(line: str) -> None:
-        if not args.quiet:
-            print(line, file=sys.stderr, flush=True)
-
+    echo = _progress(args.quiet)
     results = run_simulation(
         args.simulate, echo, hinted=not args.no_hint, stored_ratio=args.stored_ratio
     )

@@ -12,7 +12,6 @@ import datetime
 import hashlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pgback.actions.upload import UploadPlan, upload
 from pgback.adapters import crypto
+from pgback.bench.probes import read_memory
 from pgback.manifest import Encryption
 from pgback.progress import Progress
 from pgback.storage.s3 import S3Options, S3Storage
@@ -201,7 +201,7 @@ def simulate_one(
     )
     source = DumpLikeSource(int(input_gb * GB * (stored_ratio or 1)))
     hint = int(input_gb * GB * DATABASE_OVER_DUMP) if hinted else None
-    rss_before = _rss_now_mib()
+    rss_before = _memory_mib()[1]
     cpu0, start = time.process_time(), time.monotonic()
     entry = upload(plan, "database", "simulated", "simulated", source, size_hint=hint)
     seconds, cpu = time.monotonic() - start, time.process_time() - cpu0
@@ -222,18 +222,17 @@ def simulate_one(
         cpu_seconds=round(cpu, 1),
         input_mb_per_s=round(input_gb * 1000 / seconds, 1),
         rss_before_mib=rss_before,
-        peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        peak_rss_mib=_memory_mib()[0],
         problems=check.problems,
         stored_only=stored_ratio is not None,
     )
 
 
-def _rss_now_mib() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
+def _memory_mib() -> tuple[float, float]:
+    """(peak, current) RSS of this process in MiB, as the benchmark reads every process's."""
+    memory = read_memory(os.getpid())
+    assert memory is not None  # this process is alive
+    return round(memory[0] / MIB, 1), round(memory[1] / MIB, 1)
 
 
 def run_simulation(

@@ -67,9 +67,8 @@ class MultipartWriter:
         self._upload_id: str | None = None
         self._parts: builtins.list[Future[CompletedPartTypeDef]] = []
         self._checked = 0  # self._parts[:_checked] are known to have succeeded
-        in_flight = in_flight_for(opts.max_in_flight, opts.part_size, self._part_size)
-        self._in_flight = in_flight
-        self._slots = threading.BoundedSemaphore(in_flight)
+        self._in_flight = in_flight_for(opts.max_in_flight, opts.part_size, self._part_size)
+        self._slots = threading.BoundedSemaphore(self._in_flight)
         self._pool: ThreadPoolExecutor | None = None
         self._closed = False
         self.bytes_written = 0
