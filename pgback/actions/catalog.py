@@ -73,15 +73,23 @@ def scan_sets(
         started = naming.parse_set_id(set_id)
         assert started is not None  # split_key only accepts parseable ids
         summary = SetSummary(set_id, started, objects)
-        manifest_key = naming.manifest_key(upload_prefix, set_id)
-        if read_manifests and any(obj.key == manifest_key for obj in objects):
-            summary.manifest, summary.problem = _read_manifest(storage, manifest_key)
+        if read_manifests:
+            _read_listed_manifest(storage, upload_prefix, summary)
         sets.append(summary)
     if pg_back:
         for run in legacy.group_runs(naming.root_prefix(upload_prefix), others):
             manifest = legacy.manifest_of(run)
             sets.append(SetSummary(run.set_id, run.started, run.objects, manifest, None, "pg_back"))
     return sorted(sets, key=lambda s: (s.started, s.set_id), reverse=True)
+
+
+def _read_listed_manifest(storage: Storage, upload_prefix: str, summary: SetSummary) -> None:
+    """A pgback set's manifest, when the listing holds one (pg_back runs have theirs)."""
+    if summary.layout != "pgback" or summary.manifest is not None or summary.problem:
+        return
+    manifest_key = naming.manifest_key(upload_prefix, summary.set_id)
+    if any(obj.key == manifest_key for obj in summary.objects):
+        summary.manifest, summary.problem = _read_manifest(storage, manifest_key)
 
 
 def _read_manifest(storage: Storage, key: str) -> tuple[Manifest | None, str | None]:
@@ -94,16 +102,20 @@ def _read_manifest(storage: Storage, key: str) -> tuple[Manifest | None, str | N
 
 
 def resolve_set(storage: Storage, upload_prefix: str, ref: str) -> SetSummary:
-    """The complete set named `ref` (a set id, or `latest`), or a clear error."""
-    sets = scan_sets(storage, upload_prefix)
+    """The complete set named `ref` (a set id, or `latest`), or a clear error. Only the
+    manifests needed are read: `latest`'s from the newest set on, until one is complete (one
+    request each, sequential: a bucket keeps dozens of sets)."""
+    sets = scan_sets(storage, upload_prefix, read_manifests=False)
     where = f"{storage.describe()} under prefix {upload_prefix or '/'!r}"
     if ref == "latest":
         for summary in sets:
+            _read_listed_manifest(storage, upload_prefix, summary)
             if summary.complete:
                 return _probed(storage, summary)
         raise NotFoundError(f"no complete backup set in {where}: run `pgback backup` first")
     for summary in sets:
         if summary.set_id == ref:
+            _read_listed_manifest(storage, upload_prefix, summary)
             if not summary.complete:
                 why = summary.problem or "no manifest.json: the backup did not finish"
                 raise IncompleteSetError(f"set {ref} is incomplete ({why}): choose another set")
