@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pgback import __version__
+from pgback import __version__, startup
 from pgback.argv import OneLineParser, parse_args, restore_jobs, secret_flag
 from pgback.commands import (
     cmd_backup,
@@ -265,6 +265,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         setup_logging(settings.log_format, settings.log_level)
         for warning in settings.warnings:
             log.warning(warning)
+        if args.command != "restore":  # a restore says when its own start-up is over
+            startup.started()
         handler: Callable[[argparse.Namespace, Settings], int] = args.handler
         return handler(args, settings)
     except PgbackError as exc:

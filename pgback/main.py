@@ -9,6 +9,8 @@ import importlib.util
 import sys
 from collections.abc import Sequence
 
+from pgback import startup
+
 SCENARIO_COMMAND = "run-scenario"
 DRILL_COMMAND = "drill"
 # what the scenario harness needs beyond the engine (the `testbed` extra), and what a restore
@@ -18,6 +20,7 @@ _DRILL_MODULES = ("yaml", "freezegun", "boto3")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    startup.pause()  # until the command's start-up is over (pgback.startup)
     code = run(argv)
     # The interpreter's last garbage collections walk every object the imports made (botocore's
     # service models most of all): 0.25-0.45 s of a core at each exit, measured. Frozen objects
@@ -35,6 +38,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             return _missing(SCENARIO_COMMAND, "the test bed", missing, "testbed")
         from pgback.scenario.cli import run as run_scenarios
 
+        startup.started()
+
         rest = args[:]
         rest.remove(SCENARIO_COMMAND)
         return run_scenarios(rest)
@@ -43,6 +48,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         if missing:
             return _missing(DRILL_COMMAND, "the scenario harness", missing, "drill")
         from pgback.scenario.drill import run as run_drill
+
+        startup.started()
 
         rest = args[:]
         rest.remove(DRILL_COMMAND)

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pgback.actions.catalog import SetSummary
-from pgback.actions.purge import PurgeOutcome
-from pgback.actions.verify import FileCheck
 from pgback.config import KEYS, Settings
 from pgback.config.settings import shown_value
 from pgback.durations import format_duration
 from pgback.manifest import Manifest
 from pgback.progress import human_size
 from pgback.text import printable
+
+if TYPE_CHECKING:  # the command line imports this module for every command, the actions not
+    from pgback.actions.catalog import SetSummary
+    from pgback.actions.purge import PurgeOutcome
+    from pgback.actions.verify import FileCheck
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

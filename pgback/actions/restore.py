@@ -15,9 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
+from pgback import startup
 from pgback.actions.catalog import resolve_manifest
 from pgback.actions.context import Soon, decryption_identities, log
 from pgback.actions.fetch import stream_plain
@@ -39,7 +37,9 @@ from pgback.actions.restore_stream import (
     restore_from_stream,
 )
 from pgback.adapters import pgclients
-from pgback.adapters.postgres import ConnParams, dbname_arg, target_facts
+from pgback.adapters.conninfo import dbname_arg
+from pgback.adapters.postgres import ConnParams
+from pgback.adapters.target_probe import ask_target
 from pgback.config import Settings
 from pgback.errors import PgbackError, ProcessError, UsageError
 from pgback.manifest import KIND_DATABASE, KIND_GLOBALS, FileEntry, Manifest
@@ -86,8 +86,9 @@ def run_restore(
     *,
     storage: Storage | None = None,
 ) -> RestoreResult:
-    # the target's version, rights and databases, asked while the storage client is set up
-    facts = Soon(target_facts, options.target)
+    # the target's version, rights and databases, asked (through psql: target_probe) while
+    # the storage client is set up
+    facts = Soon(ask_target, options.target, settings.pg_bin_dir)
     storage = storage or open_storage(settings)
     manifest = resolve_manifest(storage, settings.upload_prefix, ref)
     entries = _chosen_databases(manifest, options.databases)
@@ -102,6 +103,7 @@ def run_restore(
     tolerant = not target.rights.superuser
     clients = pgclients.for_archive(settings.pg_bin_dir, manifest.pg_dump_version, target.version)
     log.info("client tools %s: %s", clients.install.describe(), clients.reason)
+    startup.started()  # every check is done: the garbage collector runs again
     result = RestoreResult(manifest.set_id)
     log.info("restoring set %s into %s", manifest.set_id, options.target.describe())
     globals_entry = manifest.file(KIND_GLOBALS)
@@ -201,7 +203,7 @@ def _restore_globals(
 def _without_own_role(script: str, role: str) -> str:
     if not role:
         return script
-    names = {role, sql.Identifier(role).as_string()}
+    names = {role, '"' + role.replace('"', '""') + '"'}  # as pg_dumpall writes it, quoted
     kept = []
     for line in script.splitlines(keepends=True):
         words = line.split(maxsplit=3)
@@ -270,6 +272,9 @@ def _restore_database(
 def _drop_half_restored(target: ConnParams, name: str) -> None:
     """A database this restore created and could not fill is dropped: half a database (its
     tables there, their rows not) must not pass for a restored one."""
+    import psycopg
+    from psycopg import sql
+
     try:
         with target.connect() as conn:
             force = " WITH (FORCE)" if conn.info.server_version >= 130000 else ""

@@ -12,13 +12,11 @@ import subprocess
 import zlib
 from typing import Any
 
-from psycopg import sql
-
 from pgback.actions.context import log
 from pgback.actions.fetch import stream_plain
 from pgback.actions.restore_plan import Selection, partial, target_name
 from pgback.adapters import pgclients
-from pgback.adapters.postgres import dbname_arg
+from pgback.adapters.conninfo import dbname_arg
 from pgback.config import Settings
 from pgback.errors import IntegrityError, UsageError
 from pgback.manifest import FileEntry
@@ -73,6 +71,8 @@ def restore_plain(
     options: Selection,
     mode: str,
 ) -> None:
+    from psycopg import sql
+
     target = target_name(options, entry.name)
     with options.target.connect() as conn:
         ident = sql.Identifier(target)

@@ -18,9 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from psycopg import sql
-
-from pgback.adapters.postgres import ConnParams, database_state, dbname_arg
+from pgback.adapters.conninfo import dbname_arg
+from pgback.adapters.postgres import ConnParams, database_state
 from pgback.errors import UsageError
 
 
@@ -157,6 +156,8 @@ def _selection_args(options: Selection) -> list[str]:
 
 
 def _create_database(target: ConnParams, name: str, *, replace: bool) -> None:
+    from psycopg import sql
+
     with target.connect() as conn:
         ident = sql.Identifier(name)
         if replace:

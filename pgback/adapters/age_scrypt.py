@@ -8,6 +8,8 @@ header's MAC, then decrypts the payload's 64 KiB chunks (ChaCha20-Poly1305 in ag
 construction) as they arrive, with the primitives of `cryptography`. Every chunk is
 authenticated, and the last one carries a flag, so truncation is detected. Files encrypted
 to X25519 recipients stay with pyrage. The tests check this module against the age CLI.
+`cryptography` is imported by the functions that use it: every restore imports this module
+(PassphraseIdentity), few read a passphrase-encrypted file.
 """
 
 from __future__ import annotations
@@ -16,11 +18,6 @@ import base64
 import hashlib
 import hmac
 from typing import Any
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from pgback.errors import CryptoError
 
@@ -86,6 +83,9 @@ def _read_header(reader: Any, what: str) -> tuple[bytes, bytes, bytes]:
 
 
 def _file_key(header: bytes, passphrase: bytes, what: str) -> bytes:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
     lines = header.split(b"\n")[1:-1]  # between the version line and `---`
     stanzas: list[tuple[list[bytes], bytes]] = []
     for line in lines:
@@ -128,6 +128,9 @@ def _file_key(header: bytes, passphrase: bytes, what: str) -> bytes:
 
 
 def _hkdf(key: bytes, salt: bytes, info: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(key)
 
 
@@ -144,6 +147,9 @@ def _read_exact(reader: Any, size: int, pending: bytearray) -> bytes:
 
 def decrypt_stream(reader: Any, writer: Any, identity: PassphraseIdentity, what: str) -> None:
     """Stream a passphrase-encrypted age file from `reader` to `writer`, chunk by chunk."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
     header, mac, rest = _read_header(reader, what)
     file_key = _file_key(header, identity.reveal(), what)
     expected = hmac.new(_hkdf(file_key, b"", b"header"), header, hashlib.sha256).digest()

@@ -1,6 +1,8 @@
 """PostgreSQL: connection parameters, SQL queries, and the argv of pg_dump/pg_restore/psql.
 
 Passwords never go into argv: children get them through PGPASSWORD in their environment.
+psycopg is imported by what connects: a restore whose target answers through psql
+(target_probe) and whose `--target` is plain (conninfo) never loads it.
 """
 
 from __future__ import annotations
@@ -9,15 +11,15 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
-from psycopg import pq
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
+from pgback.adapters.conninfo import dbname_arg, split_plain
 from pgback.errors import DatabaseError, UsageError
 from pgback.process import child_env
 from pgback.secret import Secret
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 @dataclass(frozen=True)
@@ -36,13 +38,8 @@ class ConnParams:
     @classmethod
     def from_conninfo(cls, conninfo: str, password: Secret | None = None) -> ConnParams:
         """Parse a `key=value` or URL conninfo; a password in it moves to a Secret."""
-        try:
-            parts = conninfo_to_dict(conninfo)
-        except (psycopg.ProgrammingError, UnicodeError):  # not key=value nor a URL; not UTF-8
-            raise UsageError(
-                "--target is not a valid connection string: use 'host=H port=P user=U' or a "
-                "postgresql:// URL"
-            ) from None
+        plain = split_plain(conninfo)
+        parts: dict[str, Any] = plain if plain is not None else _parsed_by_libpq(conninfo)
         secret = parts.pop("password", None)
         port = str(parts.pop("port", None) or "")
         if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
@@ -86,8 +83,14 @@ class ConnParams:
         """Where libpq connects (or, given the failed `attempt`'s pgconn, connected): our
         settings first, then libpq's PGHOST/PGPORT/PGUSER and its defaults, saying which of
         libpq's variables were used. Service files (PGSERVICE) are not resolved here."""
-        libpq = _libpq_defaults()
         tried = _attempted(attempt)
+        # libpq's defaults only for what is unset (asking libpq loads psycopg)
+        unset = (
+            not (tried.get("host") or self.host)
+            or not (tried.get("port") or self.port)
+            or (not self.user and "PGUSER" in os.environ)
+        )
+        libpq = _libpq_defaults() if unset else {}
         # what libpq tried is exact (with several hosts, the last one); else ours, else its own
         host = tried.get("host") or self.host or libpq.get("host")
         port = tried.get("port") or (str(self.port) if self.port else libpq.get("port", "5432"))
@@ -115,6 +118,13 @@ class ConnParams:
             + (f" ({', '.join(from_env)})" if from_env else "")
         )
 
+    def connect_error(self, reason: str, attempt: Any = None) -> DatabaseError:
+        """A failed connection in one line: where, libpq's reason, what to check."""
+        hint = _connect_hint(reason, self.settings_hint)
+        return DatabaseError(
+            f"cannot connect to PostgreSQL at {self.describe(attempt)}: {reason}{hint}"
+        )
+
     @contextmanager
     def connect(
         self, dbname: str | None = None
@@ -132,6 +142,8 @@ class ConnParams:
         }
         # a conninfo's own connect_timeout (--target "... connect_timeout=3") wins
         kwargs = {"connect_timeout": 10, **kwargs, **self.extra}
+        import psycopg
+
         try:
             conn = psycopg.connect(autocommit=True, **kwargs)  # type: ignore[arg-type]
         except psycopg.OperationalError as exc:
@@ -139,11 +151,7 @@ class ConnParams:
             if reason.startswith("failed to resolve host") and "[Errno" in reason:
                 # psycopg's own wording names the host it was given (None when from PGHOST)
                 reason = "cannot resolve the host name: " + reason[reason.index("[Errno") :]
-            hint = _connect_hint(reason, self.settings_hint)
-            where = self.describe(getattr(exc, "pgconn", None))
-            raise DatabaseError(
-                f"cannot connect to PostgreSQL at {where}: {reason}{hint}"
-            ) from None
+            raise self.connect_error(reason, getattr(exc, "pgconn", None)) from None
         except UnicodeError:  # the resolver's IDNA step: an empty or too long label
             raise DatabaseError(
                 f"cannot connect to PostgreSQL at {self.describe()}: not a valid host name: "
@@ -166,6 +174,23 @@ _LIBPQ_ENV = {
 }
 
 
+# the connection settings ConnParams.env() hands a child program
+CHILD_SETTINGS = frozenset(_LIBPQ_ENV)
+
+
+def _parsed_by_libpq(conninfo: str) -> dict[str, Any]:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        return dict(conninfo_to_dict(conninfo))
+    except (psycopg.ProgrammingError, UnicodeError):  # not key=value nor a URL; not UTF-8
+        raise UsageError(
+            "--target is not a valid connection string: use 'host=H port=P user=U' or a "
+            "postgresql:// URL"
+        ) from None
+
+
 def _str_or_none(value: object) -> str | None:
     return str(value) if value not in (None, "") else None
 
@@ -180,6 +205,8 @@ def _first_line(exc: Exception, secrets: list[str]) -> str:
 
 def _libpq_defaults() -> dict[str, str]:
     """libpq's own values for unset parameters: its PG* variables, else compiled defaults."""
+    from psycopg import pq
+
     found: dict[str, str] = {}
     for option in pq.Conninfo.get_defaults():
         if option.val:
@@ -217,11 +244,6 @@ def _connect_hint(reason: str, settings: str = "PGBACK_HOST, PGBACK_PORT") -> st
     ):
         return f": is the server running, and are host and port ({settings}) right?"
     return ""
-
-
-def dbname_arg(dbname: str) -> str:
-    """A `-d` argument that libpq reads as exactly this database name, whatever it holds."""
-    return make_conninfo(dbname=dbname)
 
 
 def pg_dump_argv(pg_dump: str, dbname: str, extra: list[str]) -> list[str]:
@@ -340,6 +362,8 @@ def read_instance_config(params: ConnParams) -> InstanceConfig:
     Reading files needs superuser or pg_read_server_files; without it they are skipped with one
     warning rather than failing the backup.
     """
+    import psycopg
+
     with params.connect() as conn:
         rows = conn.execute(
             "SELECT name, setting, source FROM pg_settings "

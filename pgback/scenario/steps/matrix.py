@@ -15,7 +15,8 @@ from typing import Any
 from psycopg import sql as psql
 
 from pgback.adapters import pgclients
-from pgback.adapters.postgres import ConnParams, dbname_arg
+from pgback.adapters.conninfo import dbname_arg
+from pgback.adapters.postgres import ConnParams
 from pgback.scenario.context import Context
 from pgback.scenario.registry import StepFailed, step
 from pgback.secret import Secret
