@@ -55,7 +55,9 @@ class Context:
         return str(self.bindir / name)
 
     def pgback_argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "pgback", *args]
+        # -P: `-m` would put the working directory first on the path, and a benchmark started
+        # from a checkout would run that checkout's engine for the baseline's steps too
+        return [sys.executable, "-P", "-m", "pgback", *args]
 
     def engine_env(self, baseline: bool) -> dict[str, str]:
         """PYTHONPATH for the baseline's engine (its checkout first on the path)."""
