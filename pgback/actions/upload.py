@@ -18,7 +18,7 @@ from pgback.errors import Interrupted, PgbackError, ProcessError
 from pgback.manifest import Encryption, FileEntry
 from pgback.process import Child
 from pgback.progress import Progress, human_size
-from pgback.storage.base import Storage
+from pgback.storage.base import SizeHint, Storage
 from pgback.streams import CancellableReader, HashingWriter, PipeReader, Readable, copy_stream
 
 
@@ -104,10 +104,12 @@ def upload(
     `size_hint`: about how big the stream may get (the database's size), for the storage."""
     encrypted = bool(plan.recipients)
     key = plan.set_prefix + naming.stored_name(base, compressed=plan.compress, encrypted=encrypted)
-    reader: Any = CancellableReader(source, plan.cancel)
+    counted_input = CancellableReader(source, plan.cancel)
+    reader: Any = counted_input
     if plan.compress:
         reader = compression.compressing_reader(reader, plan.level)
-    writer = plan.storage.open_writer(key, size_hint)
+    hint = None if size_hint is None else SizeHint(size_hint, lambda: counted_input.bytes_read)
+    writer = plan.storage.open_writer(key, hint)
     counted = HashingWriter(writer, plan.progress)
     try:
         if encrypted:
