@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
-from pgback.bench.simulate import DiscardingS3Client
+from pgback.actions.upload import UploadPlan, upload
+from pgback.bench.simulate import DiscardingS3Client, DumpLikeSource
+from pgback.manifest import Encryption
+from pgback.progress import Progress
 from pgback.storage import s3_multipart
 from pgback.storage.base import SizeHint
 from pgback.storage.s3 import S3Options, S3Storage
@@ -179,3 +182,28 @@ def test_a_stream_bigger_than_any_hint_still_fits_in_10000_parts() -> None:
     assert check.sizes_by_thousand[:9] == [1024] * 9  # no growth while within the plan
     assert check.largest > 1024
     assert not [p for p in check.problems if "under 5 MiB" not in p]  # the tiny parts aside
+
+
+def test_a_backup_upload_sizes_parts_from_its_compressed_stream(small_plan: int) -> None:
+    # the real upload (zstd level 1) of dump-like data that compresses about 4x, with the
+    # hint backup gives (the database's size, 1.5 times its dump's data)
+    client = DiscardingS3Client()
+    storage = S3Storage(S3Options(bucket="b", part_size=5 * MIB), client=client)  # type: ignore[arg-type]
+    plan = UploadPlan(
+        storage=storage,
+        set_prefix="set/",
+        compress=True,
+        level=1,
+        recipients=[],
+        encryption=Encryption("none", ()),
+        cancel=threading.Event(),
+        progress=Progress("test", enabled=False),
+    )
+    source = DumpLikeSource(320 * MIB)
+    entry = upload(plan, "database", "db", "db", source, size_hint=480 * MIB)
+    check = client.check
+    assert check.bytes == entry.size and not check.problems
+    assert check.parts <= small_plan
+    # what it stores (about 81 MiB) over 20 parts, not the 480 MiB database over 20 (24 MiB)
+    assert 5 * MIB < check.largest <= -(-entry.size * 2 // small_plan)
+    assert part_size_for(5 * MIB, 480 * MIB) == 24 * MIB
