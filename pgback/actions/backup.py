@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pgback import __version__, naming
@@ -23,7 +24,7 @@ from pgback.actions.access import check_access, recorded_options
 from pgback.actions.context import conn_params, log, utc_now
 from pgback.actions.locking import backup_lock
 from pgback.actions.runmark import RunMark, check_whole, mark_key
-from pgback.actions.upload import UploadPlan, upload, upload_child
+from pgback.actions.upload import DumpSlots, UploadPlan, upload, upload_child
 from pgback.adapters import crypto, pgclients
 from pgback.adapters.postgres import (
     ConnParams,
@@ -218,11 +219,15 @@ def _dump_everything(
     clients: pgclients.Choice,
 ) -> list[FileEntry]:
     """Globals, configuration, then the databases, in the manifest's order. The databases
-    start first, `jobs` at a time, as they are the long part: the small files are dumped by
-    this thread meanwhile, instead of delaying the first pg_dump."""
+    start first, `jobs` pg_dumps at a time, as they are the long part: the small files are
+    dumped by this thread meanwhile, instead of delaying the first pg_dump. One more worker
+    than `jobs` finishes an upload whose pg_dump has ended while the next pg_dump runs
+    (DumpSlots), and first asks for the databases' sizes while the first pg_dump starts."""
     pg_dump = clients.program("pg_dump")
-    sizes = database_sizes(params)  # each upload's parts are sized from its database's size
-    with ThreadPoolExecutor(max_workers=settings.jobs, thread_name_prefix="dump") as pool:
+    slots = DumpSlots(settings.jobs, plan.cancel)
+    with ThreadPoolExecutor(max_workers=settings.jobs + 1, thread_name_prefix="dump") as pool:
+        # each upload's parts are sized from its database's size
+        sizes = pool.submit(database_sizes, params)
         futures: dict[Future[FileEntry], str] = {
             pool.submit(
                 upload_child,
@@ -235,7 +240,8 @@ def _dump_everything(
                 ),
                 params,
                 f"dumping database {db!r}",
-                sizes.get(db),
+                partial(_size_of, sizes, db),
+                slots,
             ): db
             for db in databases
         }
@@ -250,7 +256,12 @@ def _dump_everything(
             _stop_all(plan, futures)
             raise _first_error(failed)
         results = {db: future.result() for future, db in futures.items()}
+        sizes.result()  # its failure, when no dump asked for it (no database to dump)
     return small + [results[db] for db in databases]
+
+
+def _size_of(sizes: Future[dict[str, int]], db: str) -> int | None:
+    return sizes.result().get(db)
 
 
 def _stop_all(plan: UploadPlan, futures: dict[Future[FileEntry], str]) -> None:
