@@ -21,19 +21,19 @@ from typing import Any
 from pgback import __version__, naming
 from pgback.actions import purge as purge_action
 from pgback.actions.access import check_access, recorded_options
-from pgback.actions.context import conn_params, log, utc_now
+from pgback.actions.context import Soon, conn_params, log, utc_now
 from pgback.actions.locking import backup_lock
 from pgback.actions.runmark import RunMark, check_whole, mark_key
 from pgback.actions.upload import DumpSlots, UploadPlan, upload, upload_child
 from pgback.adapters import crypto, pgclients
 from pgback.adapters.postgres import (
     ConnParams,
+    SourceFacts,
     database_sizes,
-    list_databases,
     pg_dump_argv,
     read_instance_config,
     select_databases,
-    server_version,
+    source_facts,
 )
 from pgback.config import Settings
 from pgback.errors import Interrupted, PgbackError, StorageError
@@ -71,15 +71,25 @@ def run_backup(
     cancel: threading.Event | None = None,
 ) -> BackupResult:
     """Make one complete set or raise; afterwards purge when a policy is set."""
+    params = conn_params(settings)
+    # the server's version, databases and the role's rights, and the client tools for it,
+    # found while the storage client is set up
+    server = Soon(_server_side, settings, params)
     storage = storage or open_storage(settings)
     cancel = cancel or threading.Event()
     with backup_lock(settings):
         storage.check()
         set_id, started = _claim_set_id(settings, storage, clock)
-        result = _backup_set(settings, storage, set_id, started, clock, cancel)
+        facts, clients = server.result()
+        result = _backup_set(settings, storage, set_id, started, clock, cancel, facts, clients)
     if settings.purge_policy_set:
         result.purge = purge_action.run_purge(settings, storage=storage, now=clock())
     return result
+
+
+def _server_side(settings: Settings, params: ConnParams) -> tuple[SourceFacts, pgclients.Choice]:
+    facts = source_facts(params, with_templates=settings.with_templates)
+    return facts, pgclients.for_server(settings.pg_bin_dir, facts.version)
 
 
 def _claim_set_id(
@@ -109,16 +119,17 @@ def _backup_set(
     started: datetime,
     clock: Callable[[], datetime],
     cancel: threading.Event,
+    facts: SourceFacts,
+    clients: pgclients.Choice,
 ) -> BackupResult:
     prefix = naming.set_prefix(settings.upload_prefix, set_id)
     params = conn_params(settings)
-    version = server_version(params)
-    clients = pgclients.for_server(settings.pg_bin_dir, version)
     log_choice = log.warning if "older than the server" in clients.reason else log.info
     log_choice("client tools %s: %s", clients.install.describe(), clients.reason)
-    available = list_databases(params, with_templates=settings.with_templates)
-    databases, warnings = select_databases(available, settings.include_dbs, settings.exclude_dbs)
-    access = check_access(settings, params, databases)
+    databases, warnings = select_databases(
+        facts.databases, settings.include_dbs, settings.exclude_dbs
+    )
+    access = check_access(settings, facts, databases)
     databases, warnings = access.databases, warnings + access.warnings
     settings = replace(settings, no_role_passwords=access.no_role_passwords)
     for warning in warnings:
@@ -144,7 +155,7 @@ def _backup_set(
             started_at=started.isoformat(),
             finished_at=clock().isoformat(),
             tool_version=__version__,
-            server_version=version,
+            server_version=facts.version,
             pg_dump_version=clients.install.version,
             encryption=plan.encryption,
             files=tuple(files),
