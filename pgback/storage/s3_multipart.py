@@ -87,8 +87,10 @@ class MultipartWriter:
         # without a reading of the input, the hint is taken as the object's size from the start
         unread = size_hint.total if size_hint is not None and size_hint.read is None else None
         self._part_size = part_size_for(opts.part_size, unread)
-        # the part being filled: allocated at its final size, so it never grows (a growing
-        # bytearray is reallocated, and for a moment both copies are in memory)
+        # the part being filled. The first grows as it fills: an object under one part (the
+        # globals, a small database) never touches a whole part's pages. The next ones are
+        # allocated at their final size, so they never grow (a growing bytearray may be
+        # reallocated, both copies in memory for a moment, while parts are in flight).
         self._buffer: bytearray | None = None
         self._filled = 0
         self._upload_id: str | None = None
@@ -103,11 +105,6 @@ class MultipartWriter:
         self._closed = False
         self.bytes_written = 0
 
-    @property
-    def part_size(self) -> int:
-        """The size of the next part to be filled."""
-        return self._part_size
-
     def write(self, data: bytes) -> int:
         if self._closed:
             raise StorageError(f"uploading {self._key}: write after close")
@@ -115,13 +112,17 @@ class MultipartWriter:
         while view:
             if self._buffer is None:
                 self._plan_next_part()
-                self._buffer, self._filled = bytearray(self._part_size), 0
-            take = min(len(view), len(self._buffer) - self._filled)
-            self._buffer[self._filled : self._filled + take] = view[:take]
+                self._buffer = bytearray(self._part_size) if self._parts else bytearray()
+                self._filled = 0
+            take = min(len(view), self._part_size - self._filled)
+            if len(self._buffer) < self._part_size:  # the first part, growing
+                self._buffer += view[:take]
+            else:
+                self._buffer[self._filled : self._filled + take] = view[:take]
             self._filled += take
             self.bytes_written += take
             view = view[take:]
-            if self._filled == len(self._buffer):
+            if self._filled == self._part_size:
                 # the filled buffer itself goes to the upload: no copy of the part
                 chunk, self._buffer = self._buffer, None
                 self._send_part(chunk)
