@@ -143,18 +143,24 @@ class PipeReader:
 
 
 class CancellableReader:
-    """Stops the stream as soon as the run is cancelled (SIGTERM, a sibling failed)."""
+    """Stops the stream as soon as the run is cancelled (SIGTERM, a sibling failed), and
+    counts what was read (how far into its input the upload is)."""
 
     def __init__(self, inner: Readable, cancel: threading.Event) -> None:
         self._inner = inner
         self._cancel = cancel
+        self.bytes_read = 0
 
     def read(self, size: int = -1) -> bytes:
         if self._cancel.is_set():
             raise Interrupted("backup cancelled")
-        return self._inner.read(size)
+        data = self._inner.read(size)
+        self.bytes_read += len(data)
+        return data
 
     def readinto(self, buffer: memoryview) -> int:
         if self._cancel.is_set():
             raise Interrupted("backup cancelled")
-        return self._inner.readinto(buffer)
+        count = self._inner.readinto(buffer)
+        self.bytes_read += count
+        return count

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pgback.adapters.postgres import ConnParams, refused_databases, role_rights
+from pgback.adapters.postgres import SourceFacts
 from pgback.config import Settings
 
 
@@ -23,9 +23,9 @@ class Access:
     warnings: list[str]
 
 
-def check_access(settings: Settings, params: ConnParams, databases: list[str]) -> Access:
+def check_access(settings: Settings, facts: SourceFacts, databases: list[str]) -> Access:
     warnings: list[str] = []
-    rights = role_rights(params)
+    rights = facts.rights
     no_role_passwords = settings.no_role_passwords
     if not no_role_passwords and not rights.read_authid:
         no_role_passwords = True
@@ -37,10 +37,9 @@ def check_access(settings: Settings, params: ConnParams, databases: list[str]) -
     if not settings.include_dbs:
         # every database was asked for: those the role may not enter are not its to back up.
         # Databases named in include_dbs stay, so that refusing one is an error, not a skip.
-        refused = refused_databases(params)
-        skipped = [db for db in databases if db in refused]
+        skipped = [db for db in databases if db in facts.refused]
         if skipped:
-            chosen = [db for db in databases if db not in refused]
+            chosen = [db for db in databases if db not in facts.refused]
             warnings.append(
                 f"skipped {len(skipped)} database(s) this role may not connect to (no CONNECT "
                 f"privilege): {', '.join(map(repr, skipped))}"

@@ -15,24 +15,25 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pgback import __version__, naming
 from pgback.actions import purge as purge_action
 from pgback.actions.access import check_access, recorded_options
-from pgback.actions.context import conn_params, log, utc_now
+from pgback.actions.context import Soon, conn_params, log, utc_now
 from pgback.actions.locking import backup_lock
 from pgback.actions.runmark import RunMark, check_whole, mark_key
-from pgback.actions.upload import UploadPlan, upload, upload_child
+from pgback.actions.upload import DumpSlots, UploadPlan, upload, upload_child
 from pgback.adapters import crypto, pgclients
 from pgback.adapters.postgres import (
     ConnParams,
+    SourceFacts,
     database_sizes,
-    list_databases,
     pg_dump_argv,
     read_instance_config,
     select_databases,
-    server_version,
+    source_facts,
 )
 from pgback.config import Settings
 from pgback.errors import Interrupted, PgbackError, StorageError
@@ -70,15 +71,25 @@ def run_backup(
     cancel: threading.Event | None = None,
 ) -> BackupResult:
     """Make one complete set or raise; afterwards purge when a policy is set."""
+    params = conn_params(settings)
+    # the server's version, databases and the role's rights, and the client tools for it,
+    # found while the storage client is set up
+    server = Soon(_server_side, settings, params)
     storage = storage or open_storage(settings)
     cancel = cancel or threading.Event()
     with backup_lock(settings):
         storage.check()
         set_id, started = _claim_set_id(settings, storage, clock)
-        result = _backup_set(settings, storage, set_id, started, clock, cancel)
+        facts, clients = server.result()
+        result = _backup_set(settings, storage, set_id, started, clock, cancel, facts, clients)
     if settings.purge_policy_set:
         result.purge = purge_action.run_purge(settings, storage=storage, now=clock())
     return result
+
+
+def _server_side(settings: Settings, params: ConnParams) -> tuple[SourceFacts, pgclients.Choice]:
+    facts = source_facts(params, with_templates=settings.with_templates)
+    return facts, pgclients.for_server(settings.pg_bin_dir, facts.version)
 
 
 def _claim_set_id(
@@ -108,16 +119,17 @@ def _backup_set(
     started: datetime,
     clock: Callable[[], datetime],
     cancel: threading.Event,
+    facts: SourceFacts,
+    clients: pgclients.Choice,
 ) -> BackupResult:
     prefix = naming.set_prefix(settings.upload_prefix, set_id)
     params = conn_params(settings)
-    version = server_version(params)
-    clients = pgclients.for_server(settings.pg_bin_dir, version)
     log_choice = log.warning if "older than the server" in clients.reason else log.info
     log_choice("client tools %s: %s", clients.install.describe(), clients.reason)
-    available = list_databases(params, with_templates=settings.with_templates)
-    databases, warnings = select_databases(available, settings.include_dbs, settings.exclude_dbs)
-    access = check_access(settings, params, databases)
+    databases, warnings = select_databases(
+        facts.databases, settings.include_dbs, settings.exclude_dbs
+    )
+    access = check_access(settings, facts, databases)
     databases, warnings = access.databases, warnings + access.warnings
     settings = replace(settings, no_role_passwords=access.no_role_passwords)
     for warning in warnings:
@@ -143,7 +155,7 @@ def _backup_set(
             started_at=started.isoformat(),
             finished_at=clock().isoformat(),
             tool_version=__version__,
-            server_version=version,
+            server_version=facts.version,
             pg_dump_version=clients.install.version,
             encryption=plan.encryption,
             files=tuple(files),
@@ -218,11 +230,15 @@ def _dump_everything(
     clients: pgclients.Choice,
 ) -> list[FileEntry]:
     """Globals, configuration, then the databases, in the manifest's order. The databases
-    start first, `jobs` at a time, as they are the long part: the small files are dumped by
-    this thread meanwhile, instead of delaying the first pg_dump."""
+    start first, `jobs` pg_dumps at a time, as they are the long part: the small files are
+    dumped by this thread meanwhile, instead of delaying the first pg_dump. One more worker
+    than `jobs` finishes an upload whose pg_dump has ended while the next pg_dump runs
+    (DumpSlots), and first asks for the databases' sizes while the first pg_dump starts."""
     pg_dump = clients.program("pg_dump")
-    sizes = database_sizes(params)  # each upload's parts are sized from its database's size
-    with ThreadPoolExecutor(max_workers=settings.jobs, thread_name_prefix="dump") as pool:
+    slots = DumpSlots(settings.jobs, plan.cancel)
+    with ThreadPoolExecutor(max_workers=settings.jobs + 1, thread_name_prefix="dump") as pool:
+        # each upload's parts are sized from its database's size
+        sizes = pool.submit(database_sizes, params)
         futures: dict[Future[FileEntry], str] = {
             pool.submit(
                 upload_child,
@@ -235,7 +251,8 @@ def _dump_everything(
                 ),
                 params,
                 f"dumping database {db!r}",
-                sizes.get(db),
+                partial(_size_of, sizes, db),
+                slots,
             ): db
             for db in databases
         }
@@ -250,7 +267,12 @@ def _dump_everything(
             _stop_all(plan, futures)
             raise _first_error(failed)
         results = {db: future.result() for future, db in futures.items()}
+        sizes.result()  # its failure, when no dump asked for it (no database to dump)
     return small + [results[db] for db in databases]
+
+
+def _size_of(sizes: Future[dict[str, int]], db: str) -> int | None:
+    return sizes.result().get(db)
 
 
 def _stop_all(plan: UploadPlan, futures: dict[Future[FileEntry], str]) -> None:

@@ -18,7 +18,7 @@ from pgback.errors import Interrupted, PgbackError, ProcessError
 from pgback.manifest import Encryption, FileEntry
 from pgback.process import Child
 from pgback.progress import Progress, human_size
-from pgback.storage.base import Storage
+from pgback.storage.base import SizeHint, Storage
 from pgback.streams import CancellableReader, HashingWriter, PipeReader, Readable, copy_stream
 
 
@@ -36,6 +36,63 @@ class UploadPlan:
     progress: Progress
 
 
+class DumpSlots:
+    """At most `count` dump programs at once. A slot is taken before the program starts and
+    given back as soon as its output has ended and it has exited, so the rest of its upload
+    (the last zstd frame, age, the PUT or the multipart completion) runs while the next dump
+    starts: with `jobs` = 1 there is still one pg_dump at a time, but no wait between them."""
+
+    def __init__(self, count: int, cancel: threading.Event) -> None:
+        self._free = threading.Semaphore(count)
+        self._cancel = cancel
+
+    def take(self) -> _Slot:
+        while not self._free.acquire(timeout=0.1):
+            if self._cancel.is_set():
+                raise Interrupted("backup cancelled")
+        slot = _Slot(self._free)
+        if self._cancel.is_set():
+            slot.release()
+            raise Interrupted("backup cancelled")
+        return slot
+
+
+class _Slot:
+    def __init__(self, free: threading.Semaphore) -> None:
+        self._free: threading.Semaphore | None = free
+
+    def release(self) -> None:
+        """Once; later calls do nothing (the end of the output, then the upload's end)."""
+        free, self._free = self._free, None
+        if free is not None:
+            free.release()
+
+
+class _OutputUntilExit:
+    """A program's output; at its end, waits for the program to exit and gives its slot back."""
+
+    def __init__(self, pipe: PipeReader, child: Child, slot: _Slot) -> None:
+        self._pipe = pipe
+        self._child = child
+        self._slot = slot
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._pipe.read(size)
+        if not data:
+            self._ended()
+        return data
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        count = self._pipe.readinto(buffer)
+        if not count:
+            self._ended()
+        return count
+
+    def _ended(self) -> None:
+        self._child.wait()
+        self._slot.release()
+
+
 def upload_child(
     plan: UploadPlan,
     kind: str,
@@ -44,27 +101,37 @@ def upload_child(
     argv: list[str],
     params: ConnParams,
     what: str,
-    size_hint: int | None = None,
+    size_hint: Callable[[], int | None] | int | None = None,
+    slots: DumpSlots | None = None,
 ) -> FileEntry:
-    child = Child(argv, env=params.env(), secrets=params.secrets)
+    """`size_hint`, when a function, is called once the program has started (a query that
+    need not delay it). `slots`: the program waits for one (see DumpSlots)."""
+    slot = slots.take() if slots is not None else None
     try:
-        entry = upload(
-            plan,
-            kind,
-            name,
-            base,
-            PipeReader(child.stdout),
-            lambda: child.check(what),
-            size_hint=size_hint,
-        )
-    except BaseException as exc:
-        exited_on_its_own = child.proc.poll()
-        child.kill()
-        if isinstance(exc, Interrupted):
+        child = Child(argv, env=params.env(), secrets=params.secrets)
+        pipe = PipeReader(child.stdout)
+        source: Readable = pipe if slot is None else _OutputUntilExit(pipe, child, slot)
+        try:
+            entry = upload(
+                plan,
+                kind,
+                name,
+                base,
+                source,
+                lambda: child.check(what),
+                size_hint=size_hint() if callable(size_hint) else size_hint,
+            )
+        except BaseException as exc:
+            exited_on_its_own = child.proc.poll()
+            child.kill()
+            if isinstance(exc, Interrupted):
+                raise
+            if exited_on_its_own not in (None, 0):
+                raise _dump_error(child, what) from None  # the dump's own error is the cause
             raise
-        if exited_on_its_own not in (None, 0):
-            raise _dump_error(child, what) from None  # the dump's own error is the cause
-        raise
+    finally:
+        if slot is not None:
+            slot.release()
     log.info("%s done: %s", what, human_size(entry.size))
     return entry
 
@@ -104,10 +171,12 @@ def upload(
     `size_hint`: about how big the stream may get (the database's size), for the storage."""
     encrypted = bool(plan.recipients)
     key = plan.set_prefix + naming.stored_name(base, compressed=plan.compress, encrypted=encrypted)
-    reader: Any = CancellableReader(source, plan.cancel)
+    counted_input = CancellableReader(source, plan.cancel)
+    reader: Any = counted_input
     if plan.compress:
         reader = compression.compressing_reader(reader, plan.level)
-    writer = plan.storage.open_writer(key, size_hint)
+    hint = None if size_hint is None else SizeHint(size_hint, lambda: counted_input.bytes_read)
+    writer = plan.storage.open_writer(key, hint)
     counted = HashingWriter(writer, plan.progress)
     try:
         if encrypted:

@@ -261,15 +261,6 @@ def server_version(params: ConnParams) -> str:
     return str(row[0]) if row else "unknown"
 
 
-def list_databases(params: ConnParams, *, with_templates: bool) -> list[str]:
-    """Databases that allow connections; templates only on request (template0 never)."""
-    sql = "SELECT datname FROM pg_database WHERE datallowconn"
-    if not with_templates:
-        sql += " AND NOT datistemplate"
-    with params.connect() as conn:
-        return [str(row[0]) for row in conn.execute(sql + " ORDER BY datname")]
-
-
 def database_sizes(params: ConnParams) -> dict[str, int]:
     """pg_database_size of each database this role may connect to (the others' would fail)."""
     with params.connect() as conn:
@@ -278,16 +269,6 @@ def database_sizes(params: ConnParams) -> dict[str, int]:
             "WHERE datallowconn AND has_database_privilege(datname, 'CONNECT')"
         ).fetchall()
     return {str(row[0]): int(str(row[1])) for row in rows}
-
-
-def refused_databases(params: ConnParams) -> set[str]:
-    """Databases that allow connections but not this role's (no CONNECT privilege)."""
-    with params.connect() as conn:
-        rows = conn.execute(
-            "SELECT datname FROM pg_database "
-            "WHERE datallowconn AND NOT has_database_privilege(datname, 'CONNECT')"
-        ).fetchall()
-    return {str(row[0]) for row in rows}
 
 
 @dataclass(frozen=True)
@@ -299,15 +280,35 @@ class RoleRights:
     read_authid: bool  # pg_authid holds the role passwords: superuser only by default
 
 
-def role_rights(params: ConnParams) -> RoleRights:
+@dataclass(frozen=True)
+class SourceFacts:
+    """What a backup needs to know of its server before it starts, asked on one connection."""
+
+    version: str  # server_version, e.g. "18.6"
+    databases: list[str]  # that allow connections, by name; templates only on request
+    rights: RoleRights
+    refused: frozenset[str]  # databases that allow connections, but not this role's
+
+
+def source_facts(params: ConnParams, *, with_templates: bool) -> SourceFacts:
+    """template0 never (it refuses connections)."""
     with params.connect() as conn:
         row = conn.execute(
-            "SELECT rolsuper, rolcreaterole, has_table_privilege('pg_catalog.pg_authid', 'SELECT')"
-            " FROM pg_roles WHERE rolname = current_user"
+            "SELECT current_setting('server_version'), r.rolsuper, r.rolcreaterole, "
+            "has_table_privilege('pg_catalog.pg_authid', 'SELECT') "
+            "FROM (SELECT 1) one LEFT JOIN pg_roles r ON r.rolname = current_user"
         ).fetchone()
-    if row is None:  # the role was dropped while we were connected: nothing is allowed
-        return RoleRights(False, False, False)
-    return RoleRights(bool(row[0]), bool(row[1]), bool(row[2]))
+        rows = conn.execute(
+            "SELECT datname, datistemplate, has_database_privilege(datname, 'CONNECT') "
+            "FROM pg_database WHERE datallowconn ORDER BY datname"
+        ).fetchall()
+    if row is None:  # pragma: no cover - the query always returns one row
+        raise DatabaseError(f"PostgreSQL at {params.describe()} answered nothing")
+    # a role dropped while we were connected may do nothing
+    rights = RoleRights(bool(row[1]), bool(row[2]), bool(row[3]))
+    databases = [str(name) for name, template, _ in rows if with_templates or not template]
+    refused = frozenset(str(name) for name, _, allowed in rows if not allowed)
+    return SourceFacts(str(row[0]), databases, rights, refused)
 
 
 @dataclass(frozen=True)

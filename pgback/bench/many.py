@@ -4,7 +4,8 @@
 The databases are copies of one template database (the benchmark's table, a few MB), made with
 CREATE DATABASE ... TEMPLATE (a file copy), so 100 of them take seconds. What is measured is the
 fixed cost per database: pg_dump's start and connection in both, and pgback's upload of each
-file (one PUT per small object), its hashing and encryption, and its bookkeeping.
+file (one PUT per small object), its hashing and encryption, and its bookkeeping. With
+--baseline, the baseline engine's jobs 1 and 4 run too, interleaved with the others.
 """
 
 from __future__ import annotations
@@ -75,14 +76,20 @@ def dump_loop(ctx: measure.Context, databases: list[str]) -> dict[str, Any]:
     return {"seconds": round(seconds, 2), "output_bytes": output, "cpu_seconds": cpu}
 
 
-def pgback_backup_jobs(ctx: measure.Context, databases: list[str], jobs: int) -> dict[str, Any]:
+def pgback_backup_jobs(
+    ctx: measure.Context, databases: list[str], jobs: int, baseline: bool = False
+) -> dict[str, Any]:
     env = {
         **measure.pgback_env(ctx),
+        **ctx.engine_env(baseline),
         "PGBACK_INCLUDE_DBS": ",".join(databases),
         "PGBACK_JOBS": str(jobs),
     }
     meter = measure.cpu_meter(ctx)
-    run = run_child(ctx.pgback_argv("backup"), env=env).check(f"pgback backup (jobs={jobs})")
+    engine = " (baseline)" if baseline else ""
+    run = run_child(ctx.pgback_argv("backup"), env=env).check(
+        f"pgback backup{engine} (jobs={jobs})"
+    )
     cpu = meter.stop(run.tree_cpu)
     series = run.rss_series
     return {
@@ -114,6 +121,7 @@ def run_many(servers: Servers, plan: Plan, echo: Callable[[str], None]) -> dict[
         prefix=f"bench-{servers.major}-many",
         recipient=recipient,
         identity=identity,
+        baseline=plan.baseline,
     )
     (servers.workdir / "state").mkdir(exist_ok=True)
     chosen: list[tuple[str, Callable[[], dict[str, Any]]]] = [
@@ -121,6 +129,9 @@ def run_many(servers: Servers, plan: Plan, echo: Callable[[str], None]) -> dict[
     ]
     for jobs in JOBS:
         chosen.append((f"jobs{jobs}", partial(pgback_backup_jobs, ctx, databases, jobs)))
+        if plan.baseline is not None:  # the baseline engine, interleaved: an A/B in one run
+            ab = partial(pgback_backup_jobs, ctx, databases, jobs, baseline=True)
+            chosen.append((f"jobs{jobs}_baseline", ab))
     attempts: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in chosen}
     for round_number in range(1, plan.repeat + 1):
         for name, step in chosen:
@@ -137,7 +148,9 @@ def run_many(servers: Servers, plan: Plan, echo: Callable[[str], None]) -> dict[
         }
     loop = result["loop"]["seconds"]
     result["ratios"] = {
-        f"jobs{jobs}/loop": round(result[f"jobs{jobs}"]["seconds"] / loop, 2) for jobs in JOBS
+        f"{name}/loop": round(result[name]["seconds"] / loop, 2)
+        for name, _ in chosen
+        if name != "loop"
     }
     for name in [*databases, TEMPLATE]:
         servers.source.execute(

@@ -199,16 +199,24 @@ def many_table(result: dict[str, Any]) -> str:
         "| step | " + " | ".join(f"PostgreSQL {entry['major']}" for entry in majors) + " |",
         "|---|" + "---:|" * len(majors),
     ]
-    steps = (
+    steps = [
         ("loop", "sequential `pg_dump -Fc -Z0` loop, output discarded"),
         ("jobs1", "`pgback backup`, jobs = 1"),
+        ("jobs1_baseline", "`pgback backup`, jobs = 1, the baseline engine"),
         ("jobs4", "`pgback backup`, jobs = 4"),
-    )
+        ("jobs4_baseline", "`pgback backup`, jobs = 4, the baseline engine"),
+    ]
+    count = first["count"]
     for key, label in steps:
+        if not any(key in entry["many"] for entry in majors):
+            continue
         cells = []
         for entry in majors:
             many = entry["many"]
-            step = many[key]
+            step = many.get(key)
+            if step is None:
+                cells.append("")
+                continue
             limit = step["cpu_bound_limit"]
             cell = f"{step['seconds']:.2f} s (limit {limit['all']:.2f})"
             ratio = many["ratios"].get(f"{key}/loop")
@@ -217,9 +225,20 @@ def many_table(result: dict[str, Any]) -> str:
                 cell += f" = {ratio}x{mark}; RSS {step['peak_rss_mib']} MiB"
                 quartiles = " / ".join(str(q) for q in step["rss_mib_quartiles"])
                 cell += f" (at 1/4, 1/2, 3/4, end: {quartiles})"
+            cell += "; " + _many_cpu(step["cpu_seconds"], count)
             cells.append(cell)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "CPU ms per database: the command with its pg_dumps / PostgreSQL / the S3 endpoint / "
+        "everything else on the machine.",
+    ]
     return "\n".join(lines) + "\n"
+
+
+def _many_cpu(cpu: dict[str, float], count: int) -> str:
+    parts = (cpu["command_tree"], cpu["postgres_source"], cpu["s3_endpoint"], cpu["other"])
+    return "CPU ms " + " / ".join(f"{1000 * value / count:.0f}" for value in parts)
 
 
 def setting_text(result: dict[str, Any]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Protocol, runtime_checkable
@@ -14,6 +14,17 @@ class ObjectInfo:
     key: str
     size: int
     last_modified: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SizeHint:
+    """What a writer is told about the stream it will store: about how many bytes of input it
+    comes from (`total`: a database's size) and, when known, how many of them have been read
+    so far (`read()`). The stored bytes are that input compressed and encrypted, so a writer
+    can tell from the two how big the object is heading to be."""
+
+    total: int
+    read: Callable[[], int] | None = None
 
 
 class ObjectWriter(Protocol):
@@ -33,9 +44,9 @@ class Storage(Protocol):
         """Where the objects live, for messages (`s3://bucket`, a path...); no secrets."""
         ...
 
-    def open_writer(self, key: str, size_hint: int | None = None) -> ObjectWriter:
+    def open_writer(self, key: str, size_hint: SizeHint | None = None) -> ObjectWriter:
         """A writer whose object appears only on commit. `size_hint`, when known, is about
-        how big the object may get (a database's size): S3 sizes its parts from it."""
+        how big the object's input is and how much of it was read: S3 sizes its parts from it."""
         ...
 
     def open_reader(self, key: str) -> BinaryIO:

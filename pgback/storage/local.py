@@ -19,7 +19,7 @@ from typing import BinaryIO
 from pgback.config import Settings
 from pgback.errors import NotFoundError, StorageError
 from pgback.location import parse_location
-from pgback.storage.base import ObjectInfo, ObjectWriter
+from pgback.storage.base import ObjectInfo, ObjectWriter, SizeHint
 
 
 class _LocalWriter:
@@ -65,7 +65,7 @@ class LocalStorage:
     def describe(self) -> str:
         return f"file://{self.root}"
 
-    def open_writer(self, key: str, size_hint: int | None = None) -> ObjectWriter:
+    def open_writer(self, key: str, size_hint: SizeHint | None = None) -> ObjectWriter:
         return _LocalWriter(self._path(key))
 
     def open_reader(self, key: str) -> BinaryIO:

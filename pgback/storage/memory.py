@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import BinaryIO
 
 from pgback.errors import NotFoundError
-from pgback.storage.base import ObjectInfo, ObjectWriter
+from pgback.storage.base import ObjectInfo, ObjectWriter, SizeHint
 
 
 class _MemoryWriter:
@@ -42,7 +42,7 @@ class MemoryStorage:
     def describe(self) -> str:
         return "memory://"
 
-    def open_writer(self, key: str, size_hint: int | None = None) -> ObjectWriter:
+    def open_writer(self, key: str, size_hint: SizeHint | None = None) -> ObjectWriter:
         return _MemoryWriter(self, key)
 
     def open_reader(self, key: str) -> BinaryIO:

@@ -36,7 +36,7 @@ from botocore.utils import (
 
 from pgback.config import Settings
 from pgback.errors import ConfigError, NotFoundError, StorageError
-from pgback.storage.base import ObjectInfo, ObjectWriter
+from pgback.storage.base import ObjectInfo, ObjectWriter, SizeHint
 from pgback.storage.s3_multipart import MIB, MultipartWriter
 from pgback.text import brief
 
@@ -243,7 +243,7 @@ class S3Storage:
         endpoint = self._endpoint
         return f"s3://{self.bucket} ({endpoint})"
 
-    def open_writer(self, key: str, size_hint: int | None = None) -> ObjectWriter:
+    def open_writer(self, key: str, size_hint: SizeHint | None = None) -> ObjectWriter:
         return MultipartWriter(self, key, size_hint)
 
     def open_reader(self, key: str) -> BinaryIO:

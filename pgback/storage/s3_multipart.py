@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pgback.errors import StorageError
+from pgback.storage.base import SizeHint
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
@@ -26,49 +27,80 @@ PLANNED_PARTS = 9_000
 GROWTH_EVERY = 100
 
 
+def _whole_mib(size: int) -> int:
+    return -(-size // MIB) * MIB
+
+
 def part_size_for(configured: int, size_hint: int | None) -> int:
     """The smallest part size (whole MiB, at least `configured`) that holds `size_hint`
     bytes in PLANNED_PARTS parts."""
     if not size_hint:
         return configured
     needed = -(-size_hint // PLANNED_PARTS)
-    return min(MAX_PART_SIZE, max(configured, -(-needed // MIB) * MIB))
+    return min(MAX_PART_SIZE, max(configured, _whole_mib(needed)))
 
 
-def in_flight_for(configured_parts: int, configured_size: int, part_size: int) -> int:
-    """Parts uploading at once: as many as the configured buffer memory (parts x size)
-    holds at this part size, at least one."""
-    return max(1, min(configured_parts, configured_parts * configured_size // part_size))
+def expected_object_size(hint: SizeHint, stored: int) -> int:
+    """How big the object is heading to be, `stored` bytes into it: the rest of the hinted
+    input at the ratio seen so far (stored / read). Without a reading: the input's size, as
+    if nothing compressed. Past the hint: what is stored (the growth past the plan takes
+    over)."""
+    read = hint.read() if hint.read is not None else 0
+    if read <= 0 or stored <= 0:
+        return hint.total
+    if read >= hint.total:
+        return stored
+    return stored + -(-stored * (hint.total - read) // read)
+
+
+def next_part_size(current: int, parts_sent: int, stored: int, expected: int) -> int:
+    """The size of the next part: what is left of the expected object spread over what is
+    left of PLANNED_PARTS, in whole MiB; never smaller than `current`, never over 5 GiB."""
+    left = PLANNED_PARTS - parts_sent
+    if left <= 0:
+        return current
+    needed = -(-max(0, expected - stored) // left)
+    return min(MAX_PART_SIZE, max(current, _whole_mib(needed)))
 
 
 class MultipartWriter:
-    """Buffers one part at a time; at most `max_in_flight` parts upload while the next fills.
+    """Buffers one part at a time while earlier parts upload, within a memory budget.
 
     Each part is held in memory until S3 has it, so that a failed part can be sent again:
-    memory is the part being filled plus the parts in flight. The part size is chosen from the
-    size hint (a database's size) so the object fits in PLANNED_PARTS parts, and fewer parts
-    fly at once as parts grow: memory stays (max_in_flight + 1) x s3_part_size while the hint
-    fits in PLANNED_PARTS parts of s3_part_size (75 GB at the defaults), and is 2 x the part
-    size past that, which grows as hint / PLANNED_PARTS: S3's 10,000 parts set it, not the
-    stream. Small objects (under one part) go up in a single PUT.
+    memory is the part being filled plus the parts in flight, and parts may fly at once only
+    while they fit in `max_in_flight` x `s3_part_size` (one always may). Parts start at
+    `s3_part_size`; with a size hint, each new part is sized so the rest of the object, as
+    the stream so far says it will be (`expected_object_size`), fits in what is left of
+    PLANNED_PARTS: a dump that compresses 4x grows its parts a quarter as much as one that
+    does not. Past PLANNED_PARTS part sizes double every GROWTH_EVERY parts, so an object
+    bigger than its hint still fits in S3's 10,000. Small objects (under one part) go up in
+    a single PUT.
     """
 
-    def __init__(self, storage: S3Storage, key: str, size_hint: int | None = None) -> None:
+    def __init__(self, storage: S3Storage, key: str, size_hint: SizeHint | None = None) -> None:
         self._storage = storage
         self._client = storage.client
         self._bucket = storage.bucket
         self._key = key
         opts = storage.opts
-        self._part_size = part_size_for(opts.part_size, size_hint)
-        # the part being filled: allocated at its final size, so it never grows (a growing
-        # bytearray is reallocated, and for a moment both copies are in memory)
+        self._hint = size_hint
+        # without a reading of the input, the hint is taken as the object's size from the start
+        unread = size_hint.total if size_hint is not None and size_hint.read is None else None
+        self._part_size = part_size_for(opts.part_size, unread)
+        # the part being filled. The first grows as it fills: an object under one part (the
+        # globals, a small database) never touches a whole part's pages. The next ones are
+        # allocated at their final size, so they never grow (a growing bytearray may be
+        # reallocated, both copies in memory for a moment, while parts are in flight).
         self._buffer: bytearray | None = None
         self._filled = 0
         self._upload_id: str | None = None
         self._parts: builtins.list[Future[CompletedPartTypeDef]] = []
         self._checked = 0  # self._parts[:_checked] are known to have succeeded
-        self._in_flight = in_flight_for(opts.max_in_flight, opts.part_size, self._part_size)
-        self._slots = threading.BoundedSemaphore(self._in_flight)
+        self._max_in_flight = opts.max_in_flight
+        self._budget = opts.max_in_flight * opts.part_size  # bytes of parts uploading at once
+        self._flying = 0  # bytes of the parts uploading now
+        self._flying_parts = 0
+        self._room = threading.Condition()
         self._pool: ThreadPoolExecutor | None = None
         self._closed = False
         self.bytes_written = 0
@@ -77,19 +109,33 @@ class MultipartWriter:
         if self._closed:
             raise StorageError(f"uploading {self._key}: write after close")
         view = memoryview(data).cast("B")
-        self.bytes_written += len(view)
         while view:
             if self._buffer is None:
-                self._buffer, self._filled = bytearray(self._part_size), 0
-            take = min(len(view), len(self._buffer) - self._filled)
-            self._buffer[self._filled : self._filled + take] = view[:take]
+                self._plan_next_part()
+                self._buffer = bytearray(self._part_size) if self._parts else bytearray()
+                self._filled = 0
+            take = min(len(view), self._part_size - self._filled)
+            if len(self._buffer) < self._part_size:  # the first part, growing
+                self._buffer += view[:take]
+            else:
+                self._buffer[self._filled : self._filled + take] = view[:take]
             self._filled += take
+            self.bytes_written += take
             view = view[take:]
-            if self._filled == len(self._buffer):
+            if self._filled == self._part_size:
                 # the filled buffer itself goes to the upload: no copy of the part
                 chunk, self._buffer = self._buffer, None
                 self._send_part(chunk)
         return len(data)
+
+    def _plan_next_part(self) -> None:
+        sent = len(self._parts)
+        if sent >= PLANNED_PARTS:
+            if sent % GROWTH_EVERY == 0:  # bigger than its hint
+                self._part_size = min(self._part_size * 2, MAX_PART_SIZE)
+        elif self._hint is not None and self._hint.read is not None and self.bytes_written:
+            expected = expected_object_size(self._hint, self.bytes_written)
+            self._part_size = next_part_size(self._part_size, sent, self.bytes_written, expected)
 
     def _take_tail(self) -> bytearray:
         """What was written since the last part, as its own buffer (cut to its length)."""
@@ -111,14 +157,24 @@ class MultipartWriter:
             )
             self._upload_id = created["UploadId"]
             self._pool = ThreadPoolExecutor(
-                max_workers=self._in_flight, thread_name_prefix="s3-part"
+                max_workers=self._max_in_flight, thread_name_prefix="s3-part"
             )
         number = len(self._parts) + 1
         if number > MAX_PARTS:
             raise StorageError(f"uploading {self._key}: more than {MAX_PARTS} parts")
-        if number >= PLANNED_PARTS and number % GROWTH_EVERY == 0:  # bigger than its hint
-            self._part_size = min(self._part_size * 2, MAX_PART_SIZE)
-        self._slots.acquire()  # blocks the producer: bounded memory
+        size = len(chunk)
+        with self._room:  # blocks the producer: bounded memory
+            self._room.wait_for(
+                lambda: (
+                    self._flying == 0
+                    or (
+                        self._flying + size <= self._budget
+                        and self._flying_parts < self._max_in_flight
+                    )
+                )
+            )
+            self._flying += size
+            self._flying_parts += 1
         assert self._pool is not None
         self._parts.append(self._pool.submit(self._upload_part, number, chunk))
 
@@ -138,7 +194,10 @@ class MultipartWriter:
             )
             return {"PartNumber": number, "ETag": response["ETag"]}
         finally:
-            self._slots.release()
+            with self._room:
+                self._flying -= len(chunk)
+                self._flying_parts -= 1
+                self._room.notify_all()
 
     def _raise_failed_part(self) -> None:
         # parts that succeeded are not looked at again: a 10,000-part upload stays linear

@@ -58,3 +58,27 @@ def test_bench_sizes_option_rejects_a_non_positive_size(
 
     assert exit_info.value.code == 2
     assert "sizes must be positive" in capsys.readouterr().err
+
+
+def test_bench_many_databases_with_a_baseline_runs_both_engines_interleaved(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench.json"
+    checkout = Path(__file__).resolve().parents[2]  # this checkout stands for the baseline
+
+    args = ["--size", "0.005", "--databases", "3", "--baseline", str(checkout)]
+
+    code = main([*args, "--json", str(out), "--quiet"])
+
+    assert code == 0
+    (major,) = json.loads(out.read_text())["majors"]
+    many = major["many"]
+    assert many["databases"]["count"] == 3
+    names = ("jobs1", "jobs1_baseline", "jobs4", "jobs4_baseline")
+    for name in ("loop", *names):
+        assert many[name]["seconds"] > 0, name
+        assert many[name]["cpu_seconds"]["command_tree"] > 0, name
+    assert set(many["ratios"]) == {f"{name}/loop" for name in names}
+    table = capsys.readouterr().out
+    assert "`pgback backup`, jobs = 4, the baseline engine" in table
+    assert "CPU ms per database" in table
