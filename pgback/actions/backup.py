@@ -72,24 +72,21 @@ def run_backup(
 ) -> BackupResult:
     """Make one complete set or raise; afterwards purge when a policy is set."""
     params = conn_params(settings)
-    # the server's version, databases and the role's rights, and the client tools for it,
-    # found while the storage client is set up
-    server = Soon(_server_side, settings, params)
+    # the server's version, databases and the role's rights, asked while the storage client
+    # is set up; the client tools are tried only once the storage is known usable: a run
+    # refused for its bucket starts no dump program at all
+    server = Soon(lambda: source_facts(params, with_templates=settings.with_templates))
     storage = storage or open_storage(settings)
     cancel = cancel or threading.Event()
     with backup_lock(settings):
         storage.check()
         set_id, started = _claim_set_id(settings, storage, clock)
-        facts, clients = server.result()
+        facts = server.result()
+        clients = pgclients.for_server(settings.pg_bin_dir, facts.version)
         result = _backup_set(settings, storage, set_id, started, clock, cancel, facts, clients)
     if settings.purge_policy_set:
         result.purge = purge_action.run_purge(settings, storage=storage, now=clock())
     return result
-
-
-def _server_side(settings: Settings, params: ConnParams) -> tuple[SourceFacts, pgclients.Choice]:
-    facts = source_facts(params, with_templates=settings.with_templates)
-    return facts, pgclients.for_server(settings.pg_bin_dir, facts.version)
 
 
 def _claim_set_id(
