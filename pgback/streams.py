@@ -123,22 +123,16 @@ class Readable(Protocol):
     def readinto(self, buffer: memoryview, /) -> int: ...
 
 
-def enlarge_pipe(fd: int) -> None:
-    """Make a pipe hold PIPE_SIZE bytes (Linux only; best effort): each side then wakes the
-    other a sixteenth as often as with Linux's 64 KiB."""
-    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if set_size is not None:
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(fd, set_size, PIPE_SIZE)
-
-
 class PipeReader:
     """A program's output pipe read in big pieces (see PIPE_SIZE): whatever is there, at most
     `size`; b"" at the end."""
 
     def __init__(self, pipe: IO[bytes]) -> None:
         self._fd = pipe.fileno()
-        enlarge_pipe(self._fd)
+        set_size = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only; best effort
+        if set_size is not None:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(self._fd, set_size, PIPE_SIZE)
 
     def read(self, size: int = -1, /) -> bytes:
         return os.read(self._fd, size if size > 0 else PIPE_SIZE)

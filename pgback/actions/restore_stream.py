@@ -31,7 +31,6 @@ from pgback.manifest import FileEntry
 from pgback.process import Child, run
 from pgback.progress import Progress
 from pgback.storage.base import Storage
-from pgback.streams import enlarge_pipe
 
 MIB = 1024 * 1024
 # the TOC is looked for in the first write (1 MiB), then in twice as much each time, up to this
@@ -235,7 +234,6 @@ class _StreamSink:
 
     def _start(self, argv: list[str]) -> None:
         self.child = self._runner.start(argv, stdin=subprocess.PIPE)
-        enlarge_pipe(self.child.stdin.fileno())
 
     def _feed(self, data: bytes) -> None:
         if not self._open:
