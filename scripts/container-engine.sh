@@ -157,6 +157,12 @@ flock -w 1800 9 || die "could not lock $CACHE_DIR/.lock within 30 min"
 
 # ------------------------------------------------------------------ apt --
 APT_UPDATED=0
+# one apt-get at a time: CI runs this script in the background while it installs its own tools,
+# and a second apt-get fails on dpkg's lock instead of waiting (.ci/run takes the same lock)
+apt_get() {
+	flock -w 1800 /tmp/pgback-apt.lock \
+		env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@"
+}
 apt_install() {
 	local missing=() pkg
 	for pkg in "$@"; do
@@ -164,11 +170,11 @@ apt_install() {
 	done
 	((${#missing[@]})) || return 0
 	if ((!APT_UPDATED)); then
-		step "apt-get update" apt-get update -qq
+		step "apt-get update" apt_get update -qq
 		APT_UPDATED=1
 	fi
 	step "apt-get install ${missing[*]}" \
-		env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+		apt_get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
 # --------------------------------------------------------------- engine --
