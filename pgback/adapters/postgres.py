@@ -262,13 +262,14 @@ def server_version(params: ConnParams) -> str:
 
 
 def database_sizes(params: ConnParams) -> dict[str, int]:
-    """pg_database_size of each database this role may connect to (the others' would fail)."""
+    """pg_database_size of each database this role may connect to (the others' would fail).
+    A database dropped meanwhile has no size (NULL) and is left out: its dump says so."""
     with params.connect() as conn:
         rows = conn.execute(
             "SELECT datname, pg_database_size(oid) FROM pg_database "
             "WHERE datallowconn AND has_database_privilege(datname, 'CONNECT')"
         ).fetchall()
-    return {str(row[0]): int(str(row[1])) for row in rows}
+    return {str(row[0]): int(str(row[1])) for row in rows if row[1] is not None}
 
 
 @dataclass(frozen=True)
