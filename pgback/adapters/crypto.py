@@ -8,6 +8,7 @@ identity directly: `age -d -i identity.age FILE.age` asks for the passphrase.
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pyrage
@@ -114,6 +115,28 @@ class _Relay:
             raise
 
 
+# pyrage's decryption asks its reader for 8 KiB at a time; each ask went through the sha256
+# check to the object store's HTTP body (urllib3, a socket read). A buffer in C between them
+# serves pyrage's small reads from 1 MiB ones (docs/benchmark.md, the restore's data phase).
+READ_BUFFER = 1024 * 1024
+
+
+class _RawSource(io.RawIOBase):
+    """A _Relay as a raw stream, for io.BufferedReader."""
+
+    def __init__(self, relay: _Relay) -> None:
+        super().__init__()
+        self._relay = relay
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._relay.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
 def _raise_stream_error(*relays: _Relay) -> None:
     for relay in relays:
         if relay.error is not None:
@@ -137,7 +160,7 @@ def decrypt_stream(reader: Any, writer: Any, identities: list[Any], what: str) -
         return
     source, sink = _Relay(reader), _Relay(writer)
     try:
-        pyrage.decrypt_io(source, sink, identities)
+        pyrage.decrypt_io(io.BufferedReader(_RawSource(source), READ_BUFFER), sink, identities)
     except (pyrage.DecryptError, OSError) as exc:
         # pyrage reports a damaged payload as a bare OSError("decryption error")
         _raise_stream_error(source, sink)
