@@ -96,6 +96,13 @@ def parser() -> argparse.ArgumentParser:
         help="with --simulate: leave zstd and age out and stream input x RATIO bytes (what they "
         "store, e.g. 0.26) through the hashing writer: the part plan at sizes too slow to run",
     )
+    p.add_argument(
+        "--data-section",
+        action="store_true",
+        help="instead: the target server's CPU for pg_restore --section=data from a local file "
+        "and from pgback's read pipeline, the scheduler free and the server pinned apart "
+        "(--size and --repeat: the database and the rounds; the first of --postgres)",
+    )
     p.add_argument("--json", type=Path, help="where to write the JSON (default bench-results/)")
     p.add_argument("--print-json", action="store_true", help="also print the JSON")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -123,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(f"--baseline {args.baseline}: not a pgback checkout (no pgback/__init__.py)")
     if args.simulate:
         return _simulate(args)
+    if args.data_section:
+        return _data_section(args)
     plan = Plan(
         sizes_gb=args.sizes or [args.size],
         majors=args.postgres or [None],
@@ -172,3 +181,27 @@ def _simulate(args: argparse.Namespace) -> int:
     print(f"JSON: {path}")
     broken = [r for r in results if r.problems]
     return 1 if broken else 0
+
+
+def _data_section(args: argparse.Namespace) -> int:
+    from pgback.bench.data_section import render_data_section, run_data_section
+
+    if args.sizes and len(args.sizes) > 1:
+        print("--data-section measures one size: give --size", file=sys.stderr)
+        return 2
+    try:
+        result = run_data_section(
+            (args.sizes or [args.size])[0],
+            args.repeat,
+            _progress(args.quiet),
+            endpoint=args.endpoint,
+            major=(args.postgres or [None])[0],
+        )
+    except BenchError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return 1
+    path = args.json or default_json_path()
+    write_json({"data_section": result}, path)
+    print(render_data_section(result), end="")
+    print(f"JSON: {path}")
+    return 0

@@ -6,6 +6,7 @@ No timing assertions: this checks the benchmark's code, not pgback's speed.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,31 @@ def test_bench_many_databases_with_a_baseline_runs_both_engines_interleaved(
     table = capsys.readouterr().out
     assert "`pgback backup`, jobs = 4, the baseline engine" in table
     assert "CPU ms per database" in table
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning apart needs 2 cores")
+def test_bench_data_section_restores_every_row_from_both_feeds_free_and_pinned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "data-section.json"
+
+    code = main(
+        ["--data-section", "--size", "0.005", "--repeat", "2", "--json", str(out), "--quiet"]
+    )
+
+    assert code == 0
+    result = json.loads(out.read_text())["data_section"]
+    assert result["rows"] > 0
+    for mode in ("free", "pinned"):
+        for feed in ("file", "stream"):
+            rounds = result["rounds"][mode][feed]
+            assert len(rounds) == 2, (mode, feed)
+            # every round restored the whole table (the mode checks the count itself too)
+            assert all(r["rows"] == result["rows"] for r in rounds), rounds
+            assert all(r["server_cpu"] > 0 and r["seconds"] > 0 for r in rounds), rounds
+    assert "(e) pgback's read pipeline" in capsys.readouterr().out
+
+
+def test_bench_data_section_measures_one_size(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--data-section", "--sizes", "0.5,1"]) == 2
+    assert "--data-section measures one size" in capsys.readouterr().err
