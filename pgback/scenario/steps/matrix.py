@@ -50,6 +50,16 @@ def _unqualify_single_table_views(text: str) -> str:
     return _VIEW.sub(strip, text)
 
 
+_ATTVER = re.compile(r"^ALTER TABLE ONLY .+ ALTER COLUMN .+ SET \(pg_attver=\d+\);(?:\n|\Z)", re.M)
+
+
+def _drop_debian_attver(text: str) -> str:
+    """Debian's 15.20 stores an internal option `pg_attver=N` on every column. Its own pg_dump
+    leaves it out (so a backup of it restores into 18), but a newer pg_dump reading that
+    server, as this comparison does, prints it: not part of the schema that was backed up."""
+    return _ATTVER.sub("", text)
+
+
 # What legitimately differs between the schema dumps of two majors when one pg_dump reads both
 # (the servers' own deparsers write view bodies): (what, normaliser applied to both dumps).
 # Listed in docs/compatibility.md.
@@ -58,6 +68,10 @@ _MAJOR_NORMALISERS: list[tuple[str, Callable[[str], str]]] = [
         "column references in single-table view definitions without the table name "
         "(PostgreSQL 16+ deparses them so)",
         _unqualify_single_table_views,
+    ),
+    (
+        "Debian 15.20's internal column option pg_attver, which its own pg_dump leaves out",
+        _drop_debian_attver,
     ),
 ]
 
