@@ -40,7 +40,7 @@ from pgback.progress import Progress
 from pgback.storage.s3 import S3Storage
 from pgback.testbed.common import tmp_root
 
-FEEDS = ("file", "stream")
+FEEDS = ("file", "z0file", "stream")
 MODES = ("free", "pinned")
 
 
@@ -91,7 +91,7 @@ def _archives(servers: Servers, dbname: str) -> tuple[Path, FileEntry, Any]:
     """pg_dump's gzip archive in a file, and the same database stored as pgback stores it."""
     env = {**clean_env(), **servers.source.env()}
     archive = servers.workdir / "data-section.dump"
-    raw = servers.workdir / "data-section-z0.dump"
+    raw = _z0_archive(archive)
     dump = servers.clients.program("pg_dump")
     subprocess.run([dump, "-Fc", "-d", dbname, "-f", str(archive)], env=env, check=True)
     subprocess.run([dump, "-Fc", "-Z0", "-d", dbname, "-f", str(raw)], env=env, check=True)
@@ -109,7 +109,6 @@ def _archives(servers: Servers, dbname: str) -> tuple[Path, FileEntry, Any]:
     )
     with raw.open("rb", buffering=0) as source:
         entry = upload(plan, "database", dbname, dbname, source, size_hint=raw.stat().st_size)
-    raw.unlink()
     return archive, entry, identity
 
 
@@ -160,6 +159,11 @@ def _one_round(
     return measured
 
 
+def _z0_archive(archive: Path) -> Path:
+    """pg_dump -Fc -Z0 of the same database: the archive pgback stores, as a local file."""
+    return archive.with_name("data-section-z0.dump")
+
+
 def _own_cpu() -> float:
     times = os.times()
     return times.user + times.system + times.children_user + times.children_system
@@ -189,7 +193,11 @@ def _placement(servers: Servers, *, pinned: bool) -> Iterator[None]:
 
 def _pin(pid: int, cores: set[int]) -> None:
     """Every thread of the process (the S3 endpoint has several)."""
-    for task in os.listdir(f"/proc/{pid}/task"):
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:  # a backend that has just exited
+        return
+    for task in tasks:
         try:
             os.sched_setaffinity(int(task), cores)
         except ProcessLookupError:
@@ -219,7 +227,11 @@ def render_data_section(result: dict[str, Any]) -> str:
         "server CPU s: least / median |",
         "|---|---|---|---:|---:|",
     ]
-    names = {"file": "(d) pg_restore of the gzip file", "stream": "(e) pgback's read pipeline"}
+    names = {
+        "file": "(d) pg_restore of the gzip file",
+        "z0file": "pg_restore of the -Z0 file pgback stores",
+        "stream": "(e) pgback's read pipeline",
+    }
     for mode in MODES:
         for feed in FEEDS:
             rounds = result["rounds"][mode][feed]
@@ -229,7 +241,7 @@ def render_data_section(result: dict[str, Any]) -> str:
             server = [r["server_cpu"] for r in rounds]
             lines.append(
                 f"| {mode} | {names[feed]} | {cells} | {min(r['seconds'] for r in rounds)} s | "
-                f"{min(server)} / {statistics.median(server)} |"
+                f"{min(server)} / {round(statistics.median(server), 2)} |"
             )
     lines += [
         "",

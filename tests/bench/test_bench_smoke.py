@@ -99,7 +99,7 @@ def test_bench_data_section_restores_every_row_from_both_feeds_free_and_pinned(
     result = json.loads(out.read_text())["data_section"]
     assert result["rows"] > 0
     for mode in ("free", "pinned"):
-        for feed in ("file", "stream"):
+        for feed in ("file", "z0file", "stream"):
             rounds = result["rounds"][mode][feed]
             assert len(rounds) == 2, (mode, feed)
             # every round restored the whole table (the mode checks the count itself too)
