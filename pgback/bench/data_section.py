@@ -1,14 +1,13 @@
-"""`python -m pgback.bench --data-section 0.5`: the target server's COPY behind two feeds.
+"""`python -m pgback.bench --data-section --size 0.5`: the target server's COPY behind three feeds.
 
 The data phase of a restore is the target server's COPY, one backend on one core, and in the
 benchmark that backend spent more CPU behind `pgback restore` than behind `pg_restore` of a local
 file for the same rows. This mode asks why: `pg_restore --section=data` of the benchmark's
-database (its pre-data restored first, untimed) from (d) pg_dump's gzip archive in a local file,
-and from (e) pgback's read pipeline (S3 GET -> sha256 -> age -> zstd: `fetch.stream_plain`) into
-pg_restore's standard input, rounds interleaved; once with the scheduler free, once with the
-target server pinned to one core and everything else (this process, pg_restore, the S3 endpoint)
-to the other. Same rows, same server: if the server's CPU differs only when the two share cores,
-the feed is not what costs it.
+database (its pre-data restored first, untimed) from pg_dump's gzip archive in a local file (d),
+from the -Z0 archive pgback stores, as a local file, and from pgback's read pipeline (e: S3 GET
+-> sha256 -> age -> zstd, `fetch.stream_plain`) into pg_restore's standard input, rounds
+interleaved; with the scheduler free, and with the target server pinned to one core and
+everything else (this process, pg_restore, the S3 endpoint) to the other.
 """
 
 from __future__ import annotations
@@ -59,7 +58,7 @@ def run_data_section(
         with s3_endpoint(endpoint) as s3, postgres_pair(major, s3, workdir) as servers:
             dataset = create_dataset(servers.source, int(size_gb * 1e9))
             echo(f"database: {dataset.database_bytes / 1e6:.1f} MB, {dataset.rows:,} rows")
-            archive, entry, identity = _archives(servers, dataset.dbname)
+            files, entry, identity = _archives(servers, dataset.dbname)
             result: dict[str, Any] = {
                 "size_gb": size_gb,
                 "major": servers.major,
@@ -72,7 +71,7 @@ def run_data_section(
                 for mode in MODES:  # interleaved too: the box's speed drifts
                     with _placement(servers, pinned=mode == "pinned"):
                         for feed in FEEDS:
-                            measured = _one_round(servers, archive, storage, entry, identity, feed)
+                            measured = _one_round(servers, files, storage, entry, identity, feed)
                             if measured["rows"] != dataset.rows:
                                 raise BenchError(
                                     f"{feed} restored {measured['rows']} rows of {dataset.rows}"
@@ -87,14 +86,17 @@ def run_data_section(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _archives(servers: Servers, dbname: str) -> tuple[Path, FileEntry, Any]:
-    """pg_dump's gzip archive in a file, and the same database stored as pgback stores it."""
+def _archives(servers: Servers, dbname: str) -> tuple[dict[str, Path], FileEntry, Any]:
+    """The local files by feed (pg_dump's gzip archive; the -Z0 archive pgback stores), and
+    that -Z0 archive stored as pgback stores it."""
     env = {**clean_env(), **servers.source.env()}
-    archive = servers.workdir / "data-section.dump"
-    raw = _z0_archive(archive)
     dump = servers.clients.program("pg_dump")
-    subprocess.run([dump, "-Fc", "-d", dbname, "-f", str(archive)], env=env, check=True)
-    subprocess.run([dump, "-Fc", "-Z0", "-d", dbname, "-f", str(raw)], env=env, check=True)
+    files = {}
+    for feed, level in (("file", []), ("z0file", ["-Z0"])):
+        files[feed] = servers.workdir / f"data-section-{feed}.dump"
+        argv = [dump, "-Fc", *level, "-d", dbname, "-f", str(files[feed])]
+        subprocess.run(argv, env=env, check=True)
+    raw = files["z0file"]
     identity = x25519.Identity.generate()
     recipient = str(identity.to_public())
     plan = UploadPlan(
@@ -109,12 +111,12 @@ def _archives(servers: Servers, dbname: str) -> tuple[Path, FileEntry, Any]:
     )
     with raw.open("rb", buffering=0) as source:
         entry = upload(plan, "database", dbname, dbname, source, size_hint=raw.stat().st_size)
-    return archive, entry, identity
+    return files, entry, identity
 
 
 def _one_round(
     servers: Servers,
-    archive: Path,
+    files: dict[str, Path],
     storage: S3Storage,
     entry: FileEntry,
     identity: Any,
@@ -127,14 +129,14 @@ def _one_round(
     env = {**clean_env(), **target.env(dbname)}
     pg_restore = servers.clients.program("pg_restore")
     subprocess.run(
-        [pg_restore, "--section=pre-data", "-d", dbname, str(archive)], env=env, check=True
+        [pg_restore, "--section=pre-data", "-d", dbname, str(files["file"])], env=env, check=True
     )
     server_pid = target.pid
     assert server_pid is not None
     server_before, clock, ours = process_cpu(server_pid), time.perf_counter(), _own_cpu()
-    if feed == "file":
+    if feed in files:
         subprocess.run(
-            [pg_restore, "--section=data", "-d", dbname, str(archive)], env=env, check=True
+            [pg_restore, "--section=data", "-d", dbname, str(files[feed])], env=env, check=True
         )
     else:
         child = subprocess.Popen(
@@ -157,11 +159,6 @@ def _one_round(
     }
     drop_database(target, dbname)
     return measured
-
-
-def _z0_archive(archive: Path) -> Path:
-    """pg_dump -Fc -Z0 of the same database: the archive pgback stores, as a local file."""
-    return archive.with_name("data-section-z0.dump")
 
 
 def _own_cpu() -> float:
