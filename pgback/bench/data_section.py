@@ -32,7 +32,7 @@ from pgback.actions.upload import UploadPlan, upload
 from pgback.adapters import crypto
 from pgback.bench.dataset import create_dataset, drop_database, row_count
 from pgback.bench.measure import clean_env
-from pgback.bench.probes import SETTLE_SECONDS, BenchError, process_cpu
+from pgback.bench.probes import SETTLE_SECONDS, BenchError, child_pids, process_cpu
 from pgback.bench.servers import Servers, postgres_pair, s3_endpoint
 from pgback.manifest import Encryption, FileEntry
 from pgback.progress import Progress
@@ -176,7 +176,7 @@ def _placement(servers: Servers, *, pinned: bool) -> Iterator[None]:
     assert server_pid is not None
     feed = [os.getpid()] + ([servers.endpoint.pid] if servers.endpoint.pid else [])
     if pinned:
-        for pid in (server_pid, *_children(server_pid)):
+        for pid in (server_pid, *child_pids(server_pid)):
             _pin(pid, {cores[0]})
         for pid in feed:
             _pin(pid, {cores[1]})
@@ -184,7 +184,7 @@ def _placement(servers: Servers, *, pinned: bool) -> Iterator[None]:
         yield
     finally:
         if pinned:
-            for pid in (server_pid, *_children(server_pid), *feed):
+            for pid in (server_pid, *child_pids(server_pid), *feed):
                 _pin(pid, set(cores))
 
 
@@ -199,20 +199,6 @@ def _pin(pid: int, cores: set[int]) -> None:
             os.sched_setaffinity(int(task), cores)
         except ProcessLookupError:
             continue
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry))
-    return found
 
 
 def render_data_section(result: dict[str, Any]) -> str:

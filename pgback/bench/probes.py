@@ -108,6 +108,15 @@ def process_cpu(pid: int) -> float:
     return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
 
 
+def child_pids(pid: int) -> list[int]:
+    """The live children of a process (of its main thread: PostgreSQL's postmaster, pg_restore)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+    return [int(word) for word in text.split()]
+
+
 def machine_busy_cpu() -> float:
     """CPU seconds all cores spent busy (not idle, not waiting for I/O) since boot."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]

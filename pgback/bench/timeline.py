@@ -27,7 +27,7 @@ from typing import Any
 
 import psycopg
 
-from pgback.bench.probes import CLOCK_TICKS, machine_busy_cpu
+from pgback.bench.probes import CLOCK_TICKS, child_pids, machine_busy_cpu
 
 SAMPLE_INTERVAL = 0.05
 PHASES = ("start", "globals", "schema", "data", "post-data", "finish")
@@ -47,14 +47,6 @@ def _stat(pid: int) -> tuple[float, float] | None:
     return own, reaped
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return []
-    return [int(word) for word in text.split()]
-
-
 def tree_cpu(root: int, skip: Iterable[int] = ()) -> tuple[float, float]:
     """(CPU of `root` itself, CPU of its descendants, live or reaped) in seconds."""
     skipped = set(skip)
@@ -62,7 +54,7 @@ def tree_cpu(root: int, skip: Iterable[int] = ()) -> tuple[float, float]:
     if top is None:
         return 0.0, 0.0
     own, below = top[0], top[1]
-    pending = _children(root)
+    pending = child_pids(root)
     while pending:
         pid = pending.pop()
         if pid in skipped:
@@ -70,7 +62,7 @@ def tree_cpu(root: int, skip: Iterable[int] = ()) -> tuple[float, float]:
         counters = _stat(pid)
         if counters is not None:
             below += counters[0] + counters[1]
-            pending += _children(pid)
+            pending += child_pids(pid)
     return own, below
 
 
